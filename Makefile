@@ -1,0 +1,30 @@
+# Two commands for a fresh Debian/Ubuntu machine: `make demo` and `make test`.
+# Both install what is missing first (venv, the package, Chromium, Dovecot).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+demo: setup
+	$(BIN)/chorus-bot demo
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache
