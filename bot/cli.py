@@ -57,5 +57,10 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
 
 
+
+# Each module below adds its commands to `app` (import for the side effect).
+from bot.commands import batch, register, sandbox, trace  # noqa: E402,F401
+
+
 if __name__ == "__main__":
     main()
