@@ -1,0 +1,78 @@
+"""Which Chromium the bot and the tests launch, and how (spec: cli.md, "Chromium").
+
+One place for the rule, so the bot, the demo and pytest-playwright agree:
+``CHORUS_BROWSER_PATH`` if set, else a Chromium already on the machine (``chromium`` on
+PATH, Debian's ``/usr/bin/chromium``), else Playwright's own download. The launch flags
+are those a closed network needs (no background calls home, no component or sync
+traffic, no first-run screens); ``--no-sandbox`` only as root, where Chromium's sandbox
+cannot start.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import ConfigError
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
+
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+CLOSED_NETWORK_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NO_BROWSER = (
+    "no Chromium found: set CHORUS_BROWSER_PATH, install Debian's chromium "
+    "(apt-get install chromium) or run `playwright install chromium`"
+)
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def find_chromium(settings: Settings) -> str | None:
+    """The Chromium executable to launch, or None to let Playwright use its own download."""
+    if settings.browser_path is not None:
+        path = str(settings.browser_path)
+        if not os.access(path, os.X_OK):
+            raise ConfigError(f"CHORUS_BROWSER_PATH: {path} is not an executable file")
+        return path
+    on_path = shutil.which("chromium")
+    if on_path:
+        return on_path
+    if os.access(DEBIAN_CHROMIUM, os.X_OK):
+        return DEBIAN_CHROMIUM
+    return None
+
+
+def launch_args() -> list[str]:
+    return CLOSED_NETWORK_ARGS + (["--no-sandbox"] if _is_root() else [])
+
+
+def launch_options(settings: Settings, *, headless: bool | None = None, slow_mo: float | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``BrowserType.launch`` (also what the tests' fixtures use)."""
+    return {
+        "executable_path": find_chromium(settings),
+        "args": launch_args(),
+        # Playwright adds --no-sandbox itself unless told the sandbox is wanted.
+        "chromium_sandbox": not _is_root(),
+        "headless": settings.headless if headless is None else headless,
+        "slow_mo": settings.slow_mo_ms if slow_mo is None else slow_mo,
+    }
+
+
+def launch_browser(
+    playwright: "Playwright", settings: Settings, *, headless: bool | None = None, slow_mo: float | None = None
+) -> "Browser":
+    """Launch Chromium as the spec says; ConfigError (one line) when there is none to launch."""
+    options = launch_options(settings, headless=headless, slow_mo=slow_mo)
+    if options["executable_path"] is None and not Path(playwright.chromium.executable_path).exists():
+        raise ConfigError(NO_BROWSER)
+    return playwright.chromium.launch(**options)

@@ -1,0 +1,50 @@
+"""bot.browser: which Chromium is launched, with which flags, and the one-line error without one."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from bot.browser import CLOSED_NETWORK_ARGS, find_chromium, launch_args, launch_browser
+from bot.errors import ConfigError
+from bot.settings import load_settings
+
+
+def settings(**overrides):
+    return load_settings(_env_file=None, **overrides)
+
+
+def test_browser_path_setting_wins(tmp_path):
+    fake = tmp_path / "my-chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert find_chromium(settings(browser_path=fake)) == str(fake)
+
+
+def test_a_browser_path_that_cannot_run_is_one_clear_line(tmp_path):
+    not_executable = tmp_path / "chromium"
+    not_executable.write_text("")
+    with pytest.raises(ConfigError, match=r"^CHORUS_BROWSER_PATH: .* is not an executable file$"):
+        find_chromium(settings(browser_path=not_executable))
+
+
+def test_the_machine_chromium_is_found_without_setting():
+    assert find_chromium(settings(browser_path=None)) == "/usr/bin/chromium"  # Debian's, as on this project's machines
+
+
+def test_closed_network_flags_and_no_sandbox_only_as_root():
+    args = launch_args()
+    assert args[: len(CLOSED_NETWORK_ARGS)] == CLOSED_NETWORK_ARGS
+    assert ("--no-sandbox" in args) == (os.geteuid() == 0)
+
+
+def test_launch_browser_opens_a_working_chromium():
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright, settings(), headless=True)
+        try:
+            page = browser.new_page()
+            page.set_content("<button>Valider</button>")
+            assert page.get_by_role("button", name="Valider").is_visible()
+        finally:
+            browser.close()
