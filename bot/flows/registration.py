@@ -1,0 +1,456 @@
+"""Register one supplier on Chorus Pro: pre-flight, the 4 steps, then activation over IMAP.
+
+The journey follows the supplier guide ("You are new on Chorus Pro..."):
+English version -> step 1 (login email, SIRET) -> step 2 (INSEE autofill checked against
+the master data, contact, notification email, terms) -> step 3 (work areas) -> step 4
+(account created) -> the activation mail -> password and secret question -> activated.
+
+Resumable: the journal is written BEFORE every click that changes the portal
+(ARCHITECTURE.md "Checkpoints"), so a run killed anywhere resumes without creating the
+account twice. One `run()` is one attempt: business outcomes come back as a result,
+technical faults raise `TechnicalFault` and `register_with_retries` retries them.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from loguru import logger
+from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Error as PlaywrightError
+
+from bot import credentials as creds
+from bot.errors import BusinessOutcome, CeaTrapError, TechnicalFault
+from bot.journal import Checkpoint, Journal, JournalEntry
+from bot.labels import INSEE_MASKED
+from bot.matching import compare
+from bot.models import ALL_AREAS, DEFAULT_AREAS, InseeCheck, RegistrationResult, Status, Supplier
+from bot.pages.activation import ActivatedPage, ActivationPage, ExpiredLinkPage, InvalidLinkPage, open_link
+from bot.pages.base import CeaGuard
+from bot.pages.home import HomePage
+from bot.pages.login import LoginPage
+from bot.pages.structure import StructurePage
+from bot.pages.structure_exists import StructureExistsPage
+from bot.pages.work_areas import WorkAreasPage
+from bot.secrets import registry
+from bot.settings import InseeMismatchPolicy, Settings
+from bot.siret import check_email, check_not_blocked, check_siret, normalise_siret
+from bot.tracing import TraceRecorder
+
+DRY_RUN_STEP = "dry-run"
+
+
+class Mailbox(Protocol):
+    def wait_for_link(self, email: str, since: datetime, timeout_s: float) -> str | None: ...
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Attempt:
+    """What one attempt learnt so far, for the result whatever way it ends."""
+
+    supplier: Supplier
+    started_at: datetime
+    attempts: int = 1
+    step: str = "pre-flight"
+    insee: InseeCheck | None = None
+    areas: list[str] = field(default_factory=list)
+    recorder: TraceRecorder | None = None  # set when the browser part starts
+
+    def enter(self, step: str) -> None:
+        """Note (and log) the screen or phase the attempt is at, for the result and the logs."""
+        self.step = step
+        logger.info(f"at {step}")
+
+
+def preflight(supplier: Supplier, settings: Settings) -> Supplier:
+    """Check the input before any browser opens; the supplier with normalised values.
+
+    Raises BusinessOutcome (invalid_input or blocked) for a bad SIRET (format or
+    checksum), a bad email, a blocked SIREN (the CEA by default) or an unknown area.
+    """
+    siret = check_siret(supplier.siret)
+    email = check_email(supplier.email)
+    notification = check_email(supplier.notification_email) if supplier.notification_email else None
+    check_not_blocked(siret, settings.blocked_sirens)
+    by_lower = {name.casefold(): name for name in ALL_AREAS}
+    areas = []
+    for name in supplier.areas:
+        canonical = by_lower.get(name.strip().casefold())
+        if canonical is None:
+            raise BusinessOutcome(
+                Status.invalid_input, f"unknown work area '{name}' (known: {', '.join(ALL_AREAS)})"
+            )
+        if canonical not in areas:
+            areas.append(canonical)
+    return supplier.model_copy(
+        update={"siret": siret, "email": email, "notification_email": notification, "areas": areas}
+    )
+
+
+class RegistrationFlow:
+    """One supplier, one attempt per `run()` (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        context_factory: Callable[[], BrowserContext],
+        mailbox: Mailbox,
+        journal: Journal | None,
+        credentials: creds.CredentialStore,
+        run_id: str,
+        dry_run: bool = False,
+    ):
+        self.settings = settings
+        self.context_factory = context_factory
+        self.mailbox = mailbox
+        self.journal = journal
+        self.credentials = credentials
+        self.run_id = run_id
+        self.dry_run = dry_run
+
+    # ---- one attempt ---------------------------------------------------------------------
+    def run(self, supplier: Supplier) -> RegistrationResult:
+        with logger.contextualize(siret=normalise_siret(supplier.siret), run_id=self.run_id):
+            return self._run(supplier)
+
+    def _run(self, supplier: Supplier) -> RegistrationResult:
+        attempt = _Attempt(supplier=supplier, started_at=_now())
+        try:
+            supplier = attempt.supplier = preflight(supplier, self.settings)
+        except BusinessOutcome as exc:
+            logger.warning(f"pre-flight: {exc.message}")
+            return self._finish(attempt, exc.status, exc.message, record=not self.dry_run)
+
+        entry = self.journal.get(supplier.siret) if self.journal and not self.dry_run else None
+        if entry and entry.checkpoint is Checkpoint.done:
+            logger.info("already activated (journal): nothing to do")
+            return self._finish(attempt, Status.activated, "already activated (journal)", record=False)
+        if self.journal and not self.dry_run:
+            entry = self.journal.start_attempt(supplier, self.run_id)
+            attempt.attempts, attempt.started_at = entry.attempts, entry.started_at or attempt.started_at
+
+        result = self._in_browser(attempt, entry)
+        if self.journal and not self.dry_run:
+            self.journal.finish(result)
+        logger.info(f"result: {result.status.value} ({result.message})")
+        return result
+
+    def _in_browser(self, attempt: _Attempt, entry: JournalEntry | None) -> RegistrationResult:
+        """The browser part of an attempt, in its own context, traced, behind the CEA guard."""
+        try:
+            context = self.context_factory()
+        except PlaywrightError as exc:  # Chromium would not start (no display for --headed...)
+            raise _as_fault(exc, "browser start") from None
+        try:
+            context.set_default_timeout(self.settings.page_timeout_s * 1000)
+            guard = CeaGuard().install(context)
+            recorder = attempt.recorder = TraceRecorder(
+                context, self.settings, self.run_id, attempt.supplier.siret, attempt=attempt.attempts
+            )
+            recorder.start()
+            page = context.new_page()
+            guard.watch(page)
+            try:
+                try:
+                    result = self._journey(page, attempt, entry)
+                except BusinessOutcome as exc:
+                    logger.warning(f"{attempt.step}: {exc.message}")
+                    result = self._result(attempt, exc.status, exc.message, screen=exc.screen)
+                if guard.error():
+                    raise guard.error()  # type: ignore[misc]
+            except (TechnicalFault, PlaywrightError, CeaTrapError) as exc:
+                raise self._fault(exc, guard, page, attempt) from None
+            except BaseException:
+                recorder.finish(failed=True)
+                raise
+            result.trace = recorder.finish(
+                failed=result.status is not Status.activated and result.step != DRY_RUN_STEP
+            )
+            return result
+        finally:
+            try:
+                context.close()
+            except PlaywrightError:
+                pass
+
+    def _fault(self, exc: BaseException, guard: CeaGuard, page: Page, attempt: _Attempt) -> Exception:
+        """The exception to raise for a failed attempt, with its evidence (artifacts, trace)."""
+        recorder = attempt.recorder
+        error: Exception = guard.error() or (exc if isinstance(exc, CeaTrapError) else _as_fault(exc, attempt.step))
+        message = getattr(error, "message", None) or str(error)
+        logger.error(f"{attempt.step}: {message}")
+        artifacts = recorder.capture_failure(page, error, step=attempt.step)
+        trace = recorder.finish(failed=True)
+        # Evidence for the final `failed` result (register_with_retries reads these).
+        error.step, error.artifacts, error.trace = attempt.step, artifacts, trace  # type: ignore[attr-defined]
+        if self.journal and not self.dry_run:
+            self.journal.update(attempt.supplier.siret, step=attempt.step, last_error=message)
+        return error
+
+    # ---- the journey -----------------------------------------------------------------------
+    def _journey(self, page: Page, attempt: _Attempt, entry: JournalEntry | None) -> RegistrationResult:
+        supplier = attempt.supplier
+        checkpoint = entry.checkpoint if entry else Checkpoint.new
+        mail_since = entry.mail_since if entry else None
+        home = self._open_home(page, attempt)
+
+        if checkpoint is Checkpoint.activating:
+            return self._resume_activating(page, attempt, mail_since)
+        if checkpoint is Checkpoint.account_created and mail_since:
+            logger.info("resuming: the account was created, waiting for the activation mail")
+            return self._activate(page, attempt, mail_since)
+
+        attempt.enter("step 1 (account)")
+        step1 = home.create_account()
+        try:
+            nxt = step1.submit(supplier.email, supplier.siret)
+        except BusinessOutcome as exc:
+            if exc.status is Status.email_in_use and checkpoint is Checkpoint.creating_account and mail_since:
+                # Our own step-3 Validate went through before the crash: the account exists.
+                logger.info("resuming: the account was created before the interruption")
+                self._checkpoint(supplier, Checkpoint.account_created, mail_since=mail_since)
+                return self._activate(page, attempt, mail_since)
+            raise
+        if isinstance(nxt, StructureExistsPage):
+            return self._structure_exists(nxt, attempt)
+
+        attempt.enter("step 2 (structure)")
+        self._fill_structure(nxt, attempt)
+        step3 = nxt.validate()
+
+        attempt.enter("step 3 (work areas)")
+        self._choose_areas(step3, attempt)
+        if self.dry_run:
+            message = "dry run: filled steps 1 to 3 and stopped before the step-3 Validate; nothing was created"
+            return self._result(attempt, Status.pending_activation, message, step=DRY_RUN_STEP)
+
+        since = _now()
+        self._checkpoint(supplier, Checkpoint.creating_account, mail_since=since, step=attempt.step)
+        created = step3.validate()
+        attempt.enter("step 4 (account created)")
+        self._checkpoint(supplier, Checkpoint.account_created, mail_since=since, step=attempt.step)
+        role = "primary manager" if created.is_primary_manager() else "member"
+        if not created.mail_sent_to(supplier.email):
+            logger.warning("step 4 does not name the login email as the activation mail's recipient")
+        logger.info(f"account created ({role}); waiting for the activation mail")
+        return self._activate(page, attempt, since)
+
+    def _open_home(self, page: Page, attempt: _Attempt) -> HomePage:
+        attempt.enter("home")
+        assert self.settings.portal_url
+        home = HomePage(page, self.settings.page_timeout_s).open(self.settings.portal_url + "/")
+        home.switch_to_english().accept_cookies()
+        return home
+
+    def _structure_exists(self, page: StructureExistsPage, attempt: _Attempt) -> RegistrationResult:
+        attempt.enter(StructureExistsPage.SCREEN)
+        manager = page.manager_hint()
+        whose = f" (primary manager {manager})" if manager else ""
+        if self.settings.join_existing and self.dry_run:
+            message = f"the structure already exists{whose}: dry run, join request not sent"
+        elif self.settings.join_existing:
+            page.request_to_join()
+            message = f"the structure already exists{whose}: join request sent to its primary manager"
+        else:
+            message = (
+                f"the structure already exists{whose}: no account created; "
+                "ask its primary manager to attach you (or set CHORUS_JOIN_EXISTING=true)"
+            )
+        return self._result(attempt, Status.exists, message, screen=StructureExistsPage.SCREEN)
+
+    def _fill_structure(self, step2: StructurePage, attempt: _Attempt) -> None:
+        supplier = attempt.supplier
+        step2.wait_for_autofill(self.settings.autofill_timeout_s)
+        company = step2.read_company()
+        masked = any(company.get(k, "") in ("", INSEE_MASKED) for k in ("address", "postal_code", "city"))
+        non_diffusible = supplier.non_diffusible or masked
+        master = {"company_name": supplier.company_name, "postal_code": supplier.postal_code, "city": supplier.city}
+        mismatches = compare(master, company, non_diffusible=non_diffusible)
+        attempt.insee = InseeCheck(autofilled=company, mismatches=mismatches)
+        if mismatches:
+            policy = self.settings.insee_mismatch
+            attempt.insee.action = policy.value
+            what = "; ".join(f"{m.field}: master '{m.master}' vs INSEE '{m.insee}'" for m in mismatches)
+            if policy is InseeMismatchPolicy.fail:
+                raise BusinessOutcome(Status.insee_mismatch, f"INSEE data differs from the master data: {what}")
+            if policy is InseeMismatchPolicy.overwrite:
+                logger.warning(f"INSEE data differs, overwritten with the master data: {what}")
+                step2.fill_company(**{m.field: m.master for m in mismatches})
+            else:
+                logger.warning(f"INSEE data differs (kept INSEE's): {what}")
+        if non_diffusible:
+            why = "asked" if supplier.non_diffusible else "INSEE masks the address"
+            logger.info(f"ticking 'INSEE not diffusible' ({why})")
+            step2.set_non_diffusible()
+        if supplier.notification_email:
+            step2.add_notification_email(supplier.notification_email)
+        step2.fill_contact(supplier.first_name, supplier.last_name, supplier.phone, supplier.job_title)
+        step2.accept_terms()
+        missing = step2.missing_required()
+        if missing:
+            raise BusinessOutcome(
+                Status.invalid_input,
+                f"step 2: required field(s) still empty, not submitted: {', '.join(missing)}",
+                screen=StructurePage.SCREEN,
+            )
+
+    def _choose_areas(self, step3: WorkAreasPage, attempt: _Attempt) -> None:
+        for name in DEFAULT_AREAS:
+            if not step3.area_state(name):
+                raise TechnicalFault(f"{step3.SCREEN}: the default area '{name}' is not on", screen=step3.SCREEN)
+        step3.open_areas(attempt.supplier.areas)
+        attempt.areas = step3.open_area_names()
+
+    # ---- activation ----------------------------------------------------------------------------
+    def _activate(self, page: Page, attempt: _Attempt, since: datetime) -> RegistrationResult:
+        supplier = attempt.supplier
+        attempt.enter("activation mail")
+        timeout = self.settings.activation_timeout_s
+        resent = False
+        while True:
+            link = self.mailbox.wait_for_link(supplier.email, since, timeout)
+            if link is None:
+                message = f"no activation mail within {timeout:g} s; the account waits for activation"
+                return self._result(attempt, Status.pending_activation, message)
+            registry.add(link, "activation link")
+            attempt.enter("activation")
+            screen = open_link(page, link, self.settings.page_timeout_s)
+            if isinstance(screen, ExpiredLinkPage):
+                if resent:
+                    raise TechnicalFault("the new activation link has expired too", screen=screen.SCREEN)
+                logger.info("the activation link has expired: asking for a new mail")
+                since, resent = _now(), True
+                screen.send_new_mail()
+                attempt.enter("activation mail")
+                continue
+            if isinstance(screen, InvalidLinkPage):
+                raise TechnicalFault("the activation link is not valid (used or superseded)", screen=screen.SCREEN)
+            if isinstance(screen, ActivatedPage):
+                return self._result(attempt, Status.activated, "account activated")
+            assert isinstance(screen, ActivationPage)
+            return self._set_secrets(screen, attempt)
+
+    def _set_secrets(self, screen: ActivationPage, attempt: _Attempt) -> RegistrationResult:
+        supplier = attempt.supplier
+        offered = screen.questions()
+        question = creds.pick_question()
+        if question not in offered:
+            question = next((q for q in creds.SECRET_QUESTIONS if q in offered), None) or question
+        password, answer = creds.generate_password(supplier.email), creds.generate_answer()
+        registry.add(password, "password")
+        registry.add(answer, "answer")
+        # Write-ahead: the secrets are safe before the portal knows them.
+        self.credentials.put(supplier.siret, supplier.email, password, question, answer)
+        self._checkpoint(supplier, Checkpoint.activating)
+        assert attempt.recorder is not None
+        with attempt.recorder.secret_section(password, answer):
+            screen.fill(password, question, answer)
+            screen.validate()
+        logger.info("account activated")
+        return self._result(attempt, Status.activated, "account activated")
+
+    def _resume_activating(self, page: Page, attempt: _Attempt, mail_since: datetime | None) -> RegistrationResult:
+        """The credentials were stored; did the activation Validate go through? Log in to know."""
+        supplier = attempt.supplier
+        attempt.enter("log in")
+        stored = self.credentials.get(supplier.siret)
+        if stored is not None:
+            assert attempt.recorder is not None
+            try:
+                with attempt.recorder.secret_section(stored.password):
+                    LoginPage(page, self.settings.page_timeout_s).assert_arrived().log_in(stored.email, stored.password)
+            except (TechnicalFault, BusinessOutcome) as exc:
+                logger.info(f"resuming: log-in refused ({exc}): the activation did not take")
+            else:
+                logger.info("resuming: the stored credentials log in: the account is active")
+                return self._result(attempt, Status.activated, "account activated")
+        return self._activate(page, attempt, mail_since or attempt.started_at)
+
+    # ---- bookkeeping ---------------------------------------------------------------------------
+    def _checkpoint(self, supplier: Supplier, checkpoint: Checkpoint, **fields) -> None:
+        if self.journal and not self.dry_run:
+            self.journal.checkpoint(supplier.siret, checkpoint, **fields)
+
+    def _result(
+        self, attempt: _Attempt, status: Status, message: str, *, screen: str | None = None, step: str | None = None
+    ) -> RegistrationResult:
+        return RegistrationResult(
+            siret=attempt.supplier.siret,
+            email=attempt.supplier.email,
+            status=status,
+            message=registry.mask(message),
+            insee=attempt.insee,
+            areas=attempt.areas,
+            attempts=attempt.attempts,
+            started_at=attempt.started_at,
+            finished_at=_now(),
+            screen=screen,
+            step=step or attempt.step,
+        )
+
+    def _finish(self, attempt: _Attempt, status: Status, message: str, *, record: bool) -> RegistrationResult:
+        """A result reached without a browser (pre-flight, already done)."""
+        result = self._result(attempt, status, message)
+        if record and self.journal:
+            self.journal.start_attempt(attempt.supplier, self.run_id)
+            self.journal.finish(result)
+        return result
+
+
+def _as_fault(exc: BaseException, step: str) -> TechnicalFault:
+    """A Playwright error (timeout, crash) as a TechnicalFault naming the step."""
+    if isinstance(exc, TechnicalFault):
+        return exc
+    text = " ".join(str(exc).split("\n")[0].split())
+    return TechnicalFault(f"{step}: {registry.mask(text)[:200]}", screen=step)
+
+
+def register_with_retries(flow: RegistrationFlow, supplier: Supplier, settings: Settings) -> RegistrationResult:
+    """Run attempts until one ends (activated, pending or a business outcome) or MAX_ATTEMPTS.
+
+    Technical faults are retried after RETRY_BACKOFF_S x 2^(n-1) seconds; a CEA page is a
+    bot defect and never retried. What remains is a `failed` result, also journaled.
+    """
+    started = _now()
+    last: Exception | None = None
+    attempts = 0
+    for attempts in range(1, settings.max_attempts + 1):
+        try:
+            return flow.run(supplier)
+        except CeaTrapError as exc:
+            last = exc
+            break
+        except TechnicalFault as exc:
+            last = exc
+            if attempts < settings.max_attempts:
+                delay = settings.retry_backoff_s * 2 ** (attempts - 1)
+                with logger.contextualize(siret=normalise_siret(supplier.siret), run_id=flow.run_id):
+                    logger.warning(f"attempt {attempts} failed ({exc.message}); retrying in {delay:g} s")
+                time.sleep(delay)  # back-off between attempts, not a wait for a page
+    message = registry.mask(getattr(last, "message", None) or str(last))
+    entry = flow.journal.get(supplier.siret) if flow.journal and not flow.dry_run else None
+    result = RegistrationResult(
+        siret=entry.siret if entry else normalise_siret(supplier.siret),
+        email=supplier.email,
+        status=Status.failed,
+        message=message,
+        attempts=entry.attempts if entry else attempts,
+        started_at=(entry.started_at if entry else None) or started,
+        finished_at=_now(),
+        trace=getattr(last, "trace", None),
+        screen=getattr(last, "screen", None),
+        step=getattr(last, "step", None),
+        artifacts=list(getattr(last, "artifacts", None) or []),
+    )
+    if entry is not None:
+        flow.journal.finish(result)
+    with logger.contextualize(siret=result.siret, run_id=flow.run_id):
+        logger.error(f"result: failed after {attempts} attempt(s): {message}")
+    return result
