@@ -1,0 +1,192 @@
+"""Screenshots of every sandbox screen, in English, for docs/SANDBOX.md.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+Starts its own sandbox (portal + Dovecot, default profile), walks the sign-up, the activation
+(link read from the sandbox's Dovecot over IMAP with TLS) and the log-in in headless Chromium
+as a person would, and saves one PNG per screen. Prints only the files it wrote: never a link,
+token, code or password. Exit 0 on success; a failure is one line on stderr and exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import ssl
+import sys
+import time
+from html import unescape
+from pathlib import Path
+
+import httpx
+from imap_tools import AND, MailBox
+from playwright.sync_api import Page, expect, sync_playwright
+
+from bot.browser import launch_options
+from bot.settings import load_settings
+from fixtures.portal.server import Sandbox
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 860}
+EMAIL = "camille.dupre@boulangerie-dupre.example"  # its own mailbox in the sandbox's Dovecot
+SIRET = "80743987200019"  # Boulangerie Dupré SARL (fixtures/insee/CATALOGUE.md)
+EXISTING = "43749388500010"  # registered in the seed data
+BAD_SIRET = "15543407900011"
+PASSWORD = "Tulipe-Verte-2024!"  # sandbox-only demo password, never printed
+MAIL_TIMEOUT_S = 30.0
+ANCHOR = re.compile(r'<a href="([^"]+)"[^>]*>Activate my account</a>')
+TOKEN = re.compile(r"token=[^\s&\"']+")
+
+# File names, in the order of the journey (tests/sandbox/test_screenshots.py checks the same list).
+SCREENS = (
+    "01-home-cookie-banner", "02-step1-account", "03-step1-error", "04-structure-exists",
+    "05-step2-autofill-spinner", "06-step2-structure", "07-step3-work-areas", "08-step4-created",
+    "09-activation-expired-link", "10-activation-invalid-link", "11-activation", "12-activated",
+    "13-login", "14-login-verification-code", "15-workspace", "16-maintenance",
+)
+
+
+class Walk:
+    """One English visitor in one browser page, and the sandbox's test API beside it."""
+
+    def __init__(self, page: Page, sandbox: Sandbox, out: Path) -> None:
+        self.page, self.sandbox, self.out = page, sandbox, out
+        self.api = httpx.Client(base_url=sandbox.url, timeout=10)
+        self.saved: list[Path] = []
+
+    def shot(self, name: str, full_page: bool = True) -> None:
+        assert name in SCREENS, name
+        path = self.out / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+        self.saved.append(path)
+        print(path)
+
+    def knobs(self, **values: object) -> None:
+        self.api.post("/_sandbox/knobs", json=values).raise_for_status()
+
+    def validate(self) -> None:
+        self.page.get_by_role("button", name="Validate").click()
+
+    def step1(self, email: str, siret: str) -> None:
+        self.page.get_by_label("Login email").fill(email)
+        self.page.get_by_label("Company registration number (SIRET)").fill(siret)
+        self.validate()
+
+    def activation_links(self, count: int) -> list[str]:
+        """The activation links mailed to EMAIL, oldest first, once `count` mails are there (IMAP, TLS)."""
+        mail = self.sandbox.mail
+        context = ssl.create_default_context(cafile=str(mail.ca_file))
+        deadline = time.monotonic() + MAIL_TIMEOUT_S
+        with MailBox(mail.host, port=mail.imaps_port, ssl_context=context).login(EMAIL, mail.password) as box:
+            while time.monotonic() < deadline:
+                links = [unescape(m.group(1)) for msg in box.fetch(AND(to=EMAIL), mark_seen=False)
+                         if (m := ANCHOR.search(msg.html))]
+                if len(links) >= count:
+                    return links
+                box.idle.wait(timeout=1.0)
+        raise RuntimeError(f"the activation mail did not reach the sandbox's mailbox within {MAIL_TIMEOUT_S:.0f}s")
+
+    def run(self) -> None:
+        page = self.page
+        page.goto("/?lang=en")
+        expect(page.get_by_role("dialog", name="Cookie management")).to_be_visible()
+        self.shot("01-home-cookie-banner", full_page=False)  # the banner is fixed to the window
+        page.get_by_role("button", name="Accept all").click()
+
+        page.get_by_role("link", name="Create an account").click()
+        expect(page.get_by_label("Login email")).to_be_visible()
+        self.shot("02-step1-account")
+        self.step1(EMAIL, BAD_SIRET)
+        expect(page.get_by_role("alert")).to_have_text("The SIRET must contain 14 digits.")
+        self.shot("03-step1-error")
+        self.step1(EMAIL, EXISTING)
+        expect(page.get_by_role("heading", name="This structure already exists in Chorus Pro")).to_be_visible()
+        self.shot("04-structure-exists")
+
+        self.knobs(autofill_delay_ms=4000)  # long enough to catch the spinner on the picture
+        page.goto("/account/new")
+        self.step1(EMAIL, SIRET)
+        expect(page.locator("#autofill-spinner")).to_be_visible()
+        self.shot("05-step2-autofill-spinner")
+        expect(page.locator("#autofill-spinner")).to_have_count(0, timeout=10_000)
+        page.get_by_label("First name").fill("Camille")
+        page.get_by_label("Last name").fill("Dupré")
+        page.get_by_label("Phone number").fill("+33 4 72 00 00 00")
+        page.get_by_label("Job title").fill("Manager")
+        page.get_by_label("I accept the terms of use").check()
+        self.shot("06-step2-structure")
+        self.validate()
+        expect(page.get_by_role("heading", name="Open your working areas")).to_be_visible()
+        page.get_by_role("switch", name="Received invoices").click()
+        self.shot("07-step3-work-areas")
+        self.validate()
+        expect(page.get_by_role("heading", name="Your account is created")).to_be_visible()
+        self.shot("08-step4-created")
+
+        (first,) = self.activation_links(1)
+        self.knobs(token_ttl_s=0.001)  # the link is older than that: expired
+        page.goto(first)
+        expect(page.get_by_role("button", name="Send a new activation email")).to_be_visible()
+        self.shot("09-activation-expired-link")
+        page.get_by_role("button", name="Send a new activation email").click()
+        expect(page.get_by_role("status")).to_be_visible()
+        self.knobs(token_ttl_s=3600)
+        page.goto(first)  # superseded by the new mail
+        expect(page.get_by_role("alert")).to_have_text("This activation link is not valid.")
+        self.shot("10-activation-invalid-link")
+
+        page.goto(self.activation_links(2)[-1])
+        expect(page.get_by_role("heading", name="Activate your user account")).to_be_visible()
+        self.shot("11-activation")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Confirm password").fill(PASSWORD)
+        page.get_by_label("Secret question").select_option(label="In which city were you born?")
+        page.get_by_label("Answer").fill("Lyon")
+        self.validate()
+        expect(page.get_by_role("status")).to_be_visible()
+        self.shot("12-activated")
+
+        self.knobs(otp=True)
+        page.get_by_role("link", name="Log in").click()
+        page.get_by_label("Login email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        self.shot("13-login")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_label("Verification code")).to_be_visible()
+        self.shot("14-login-verification-code")
+        code = self.api.get("/_sandbox/otp", params={"email": EMAIL}).json()["code"]
+        page.get_by_label("Verification code").fill(code)
+        self.validate()
+        expect(page.get_by_role("tab").first).to_be_visible()
+        self.shot("15-workspace")
+
+        self.knobs(maintenance=True)
+        page.goto("/")
+        self.shot("16-maintenance")
+        self.knobs(maintenance=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the PNG files (created)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        with Sandbox() as sandbox, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(**launch_options(load_settings(_env_file=None), headless=True))
+            context = browser.new_context(base_url=sandbox.url, viewport=VIEWPORT, locale="en-GB")
+            walk = Walk(context.new_page(), sandbox, args.out)
+            try:
+                walk.run()
+            finally:
+                walk.api.close()
+                browser.close()
+    except Exception as exc:  # noqa: BLE001 - one line for the terminal, no stack, no secret
+        first_line = (str(exc).splitlines() or [""])[0]
+        print(f"error: screenshots failed: {type(exc).__name__}: {TOKEN.sub('token=********', first_line)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
