@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Playwright
 
 from bot.browser import CLOSED_NETWORK_ARGS, find_chromium, launch_args, launch_browser
 from bot.errors import ConfigError
@@ -39,12 +39,13 @@ def test_closed_network_flags_and_no_sandbox_only_as_root():
     assert ("--no-sandbox" in args) == (os.geteuid() == 0)
 
 
-def test_launch_browser_opens_a_working_chromium():
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright, settings(), headless=True)
-        try:
-            page = browser.new_page()
-            page.set_content("<button>Valider</button>")
-            assert page.get_by_role("button", name="Valider").is_visible()
-        finally:
-            browser.close()
+def test_launch_browser_opens_a_working_chromium(playwright: Playwright):
+    # pytest-playwright's session-wide Playwright: a second sync_playwright() in the
+    # main thread fails once another test has started that one.
+    browser = launch_browser(playwright, settings(), headless=True)
+    try:
+        page = browser.new_page()
+        page.set_content("<button>Valider</button>")
+        assert page.get_by_role("button", name="Valider").is_visible()
+    finally:
+        browser.close()
