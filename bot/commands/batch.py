@@ -1,2 +1,207 @@
-"""`chorus-bot` commands: batch (see bot/cli.py)."""
-from bot.cli import app  # noqa: F401
+"""`chorus-bot batch`, `status` and `demo` (contract: shared/spec/cli.md).
+
+`batch` reads the whole file before anything starts (a bad file or a missing column is one
+line and exit 2), then hands the good rows to ``bot.flows.batch.run_batch``. `status` only
+reads the journal (SQLite WAL: it works while a batch writes). `demo` runs the sandbox and
+the batch of ``fixtures/suppliers.csv`` (it, and `sandbox`, are the only commands that
+import ``fixtures``).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.cli import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE, OPTS, app, fail_config
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+REQUIRED_SETTINGS = ("portal_url", "imap_host", "imap_user", "imap_password")
+REPORT_SUFFIXES = (".json", ".csv")
+
+
+@app.command()
+def batch(
+    file: Path = typer.Argument(..., help="CSV (comma or semicolon) or XLSX of suppliers, one per row."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", min=1, max=64, help="Suppliers in flight at once (default: CHORUS_CONCURRENCY)."
+    ),
+    report: Optional[Path] = typer.Option(
+        None, "--report", help="Write the report there (.json or .csv); {run_id} and {date} are replaced."
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Run again suppliers that ended failed or in a business outcome."
+    ),
+    wait_lock: bool = typer.Option(
+        False, "--wait-lock/--no-wait-lock",
+        help="If another run holds the journal: wait for it, or (default) say so and exit 0.",
+    ),
+) -> None:
+    """Register every supplier of a CSV/XLSX file; resumable, one browser, progress bar."""
+    from bot.batchfile import BatchFileError, read_batch
+    from bot.flows.batch import run_batch
+
+    try:
+        settings = load_settings()
+        settings.require(*REQUIRED_SETTINGS)
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
+        raise fail_config(ValueError(f"--report {report}: the name must end in .json or .csv"))
+    try:
+        batch_input = read_batch(file)
+    except BatchFileError as exc:
+        raise fail_config(exc) from None
+    err = Console(stderr=True)
+    for error in batch_input.errors:
+        err.print(f"bad row: {error}", highlight=False, markup=False)
+    try:
+        run = run_batch(
+            settings,
+            batch_input.suppliers,
+            concurrency=concurrency,
+            retry_failed=retry_failed,
+            report_path=report,
+            dry_run=OPTS.dry_run,
+            wait_lock=wait_lock,
+            row_errors=batch_input.errors,
+            headless=False if OPTS.headed else None,
+            slow_mo=OPTS.slow_mo or None,
+        )
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the next run resumes where this one stopped", err=True)
+        raise typer.Exit(130) from None
+    raise typer.Exit(run.exit_code)
+
+
+@app.command()
+def status(
+    siret: Optional[str] = typer.Option(None, "--siret", help="Only this supplier, with every detail."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table (for scripts)."),
+) -> None:
+    """What the journal knows: one row per supplier (works while a batch runs)."""
+    from bot.journal import RUNNING, Journal, RunLock
+    from bot.secrets import registry
+    from bot.siret import normalise_siret
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    db = settings.state_db
+    if not db.exists():
+        typer.echo(f"no journal at {db} yet: no batch or registration has run with this CHORUS_STATE_DB")
+        raise typer.Exit(EXIT_OK)
+    live = bool(RunLock(db).holder())
+    with Journal(db) as journal:
+        entries = journal.all()
+    if siret is not None:
+        wanted = normalise_siret(siret)
+        entries = [e for e in entries if e.siret == wanted]
+        if not entries:
+            typer.echo(f"SIRET {wanted} is not in the journal {db}", err=True)
+            raise typer.Exit(EXIT_BUSINESS)
+
+    def shown_status(entry) -> str:
+        if entry.status != RUNNING:
+            return entry.status
+        return "running" if live else "interrupted"
+
+    rows = [
+        {
+            "siret": e.siret, "email": e.email, "status": shown_status(e), "checkpoint": e.checkpoint.value,
+            "step": e.step, "attempts": e.attempts, "run_id": e.run_id,
+            "started_at": _iso(e.started_at), "updated_at": _iso(e.updated_at), "finished_at": _iso(e.finished_at),
+            "message": registry.mask(e.message or ""), "last_error": registry.mask(e.last_error or ""),
+            "trace": e.trace, "artifacts": e.artifacts,
+        }
+        for e in entries
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    if siret is not None:
+        for key, value in rows[0].items():
+            console.print(f"{key}: {value if value not in (None, '', []) else '-'}", highlight=False, markup=False)
+        return
+    table = Table(title=f"Journal {db}" + (" (a run is going)" if live else ""))
+    for column in ("SIRET", "Login email", "Status", "Checkpoint", "Step", "Attempts", "Updated (UTC)", "Message"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        why = row["last_error"] if row["status"] in ("failed", "running", "interrupted") and row["last_error"] else row["message"]
+        updated = (row["updated_at"] or "")[:19].replace("T", " ")
+        table.add_row(
+            row["siret"], row["email"], row["status"], row["checkpoint"], row["step"] or "",
+            str(row["attempts"]), updated, why,
+        )
+    console.print(table)
+    console.print(_counts_line(rows), highlight=False)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _counts_line(rows: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return f"{len(rows)} supplier(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+@app.command()
+def demo(
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=16, help="Suppliers in flight at once."),
+) -> None:
+    """Start the sandbox and its mail server, register fixtures/suppliers.csv, print the report."""
+    import fixtures
+    from fixtures.portal.server import Sandbox, SandboxError
+
+    from bot.batchfile import read_batch
+    from bot.flows.batch import run_batch
+    from bot.report import results_table
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = Path("artifacts") / f"demo-{stamp}"
+    batch_input = read_batch(Path(fixtures.__file__).parent / "suppliers.csv")
+    try:
+        sandbox = Sandbox().start()
+    except SandboxError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    console = Console()
+    try:
+        console.print(f"sandbox portal: {sandbox.url} (mail server: Dovecot, shared mailbox {sandbox.env['CHORUS_IMAP_USER']})")
+        settings = _demo_settings(sandbox.env, folder)
+        run = run_batch(
+            settings, batch_input.suppliers, concurrency=concurrency, report_path=folder / "report.json",
+            row_errors=batch_input.errors, dry_run=OPTS.dry_run,
+            headless=False if OPTS.headed else None, slow_mo=OPTS.slow_mo or None, console=console,
+        )
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    finally:
+        sandbox.stop()
+    console.print(results_table(run.results, title="Demo report"))
+    console.print(f"journal: CHORUS_STATE_DB={settings.state_db} chorus-bot status", highlight=False)
+    trace = next((r.trace for r in run.results if r.trace), None)
+    if trace:
+        console.print(f"open a trace: playwright show-trace {trace}", highlight=False)
+    raise typer.Exit(run.exit_code)
+
+
+def _demo_settings(sandbox_env: dict[str, str], folder: Path) -> Settings:
+    """The sandbox's settings over the user's; a fresh journal per demo; every attempt traced."""
+    overrides = {key.removeprefix("CHORUS_").lower(): value for key, value in sandbox_env.items()}
+    overrides["state_db"] = folder / "state.sqlite3"
+    overrides["artifacts_dir"] = folder / "artifacts"
+    overrides["trace"] = "on"
+    return load_settings(**overrides)

@@ -1,0 +1,311 @@
+"""Many suppliers in one run: one lock, one Chromium, one IMAP connection, N in flight.
+
+- The journal lock (``RunLock``) keeps two runs off one journal; the second says so and
+  ends (exit 0), or waits for the first (``wait_lock``).
+- Suppliers whose journal entry is final (activated; a business outcome or ``failed``
+  unless ``retry_failed``) are not run again: their last result goes into the report. Any
+  other (new, interrupted, pending activation) runs, resuming from its checkpoint.
+- ``concurrency`` worker threads each drive the one shared Chromium (``BrowserServer``)
+  with one browser context per supplier; all share one ``ActivationMailbox`` (one IMAP
+  connection, plus-addressed mails told apart by recipient) and one ``Journal``.
+- Each supplier goes through ``register_with_retries``: technical faults are retried with
+  exponential back-off up to ``MAX_ATTEMPTS``, business outcomes are returned at once.
+- Ctrl-C / SIGTERM: no new supplier starts; those in flight finish (a second signal ends
+  the process at once: the write-ahead journal makes the next run resume them).
+"""
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from loguru import logger
+from rich.console import Console
+
+from bot.batchfile import RowError
+from bot.browser_server import BrowserServer, WorkerBrowser
+from bot.commands.register import exit_code, new_run_id
+from bot.credentials import CredentialStore
+from bot.errors import ConfigError
+from bot.flows.registration import RegistrationFlow, register_with_retries
+from bot.journal import Journal, JournalEntry, RunLock, is_final
+from bot.logs import setup_logging
+from bot.mail import ActivationMailbox
+from bot.models import RegistrationResult, Status, Supplier
+from bot.progress import BatchProgress
+from bot.report import summary_table, write_report
+from bot.secrets import registry
+from bot.settings import Settings
+from bot.tracing import prune_runs, run_dir
+
+JOIN_POLL_S = 0.5
+
+
+@dataclass
+class BatchRun:
+    """What a batch did. ``results`` follow the file's order (bad rows included)."""
+
+    run_id: str | None
+    results: list[RegistrationResult] = field(default_factory=list)
+    exit_code: int = 0
+    report_path: Path | None = None
+    skipped: int = 0  # final in the journal, not run again
+    locked_out: bool = False  # another run held the journal: nothing was done
+
+
+def expand_report_path(path: Path | str, run_id: str) -> Path:
+    """``{run_id}`` and ``{date}`` (YYYY-MM-DD, UTC) in a report path, for scheduled runs."""
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return Path(str(path).replace("{run_id}", run_id).replace("{date}", today))
+
+
+def row_error_result(error: RowError) -> RegistrationResult:
+    """A bad row of the file as a report line: ``invalid_input``, nothing was started."""
+    return RegistrationResult(
+        siret=error.siret, email=error.email, status=Status.invalid_input,
+        message=f"line {error.line}: {error.reason} (row skipped)",
+    )
+
+
+def journal_result(entry: JournalEntry) -> RegistrationResult:
+    """The last result the journal holds for a supplier that is not run again."""
+    if entry.result is not None:
+        return entry.result
+    return RegistrationResult(
+        siret=entry.siret, email=entry.email, status=Status(entry.status), message=entry.message or "",
+        attempts=entry.attempts, started_at=entry.started_at, finished_at=entry.finished_at,
+        trace=entry.trace, step=entry.step, artifacts=entry.artifacts,
+    )
+
+
+def run_batch(
+    settings: Settings,
+    suppliers: Sequence[tuple[int, Supplier]],
+    *,
+    concurrency: int | None = None,
+    retry_failed: bool = False,
+    report_path: Path | str | None = None,
+    dry_run: bool = False,
+    wait_lock: bool = False,
+    row_errors: Sequence[RowError] = (),
+    headless: bool | None = None,
+    slow_mo: float | None = None,
+    console: Console | None = None,
+    interactive: bool | None = None,
+) -> BatchRun:
+    """Run the batch (see the module doc); prints progress, the summary and writes the report."""
+    console = console or Console()
+    lock = RunLock(settings.state_db)
+    if not lock.acquire(wait=False):
+        holder = lock.holder()
+        if not wait_lock:
+            console.print(f"another run holds the journal {settings.state_db} ({holder}): not starting")
+            return BatchRun(run_id=None, locked_out=True)
+        console.print(f"another run holds the journal {settings.state_db} ({holder}): waiting for it to end")
+        lock.acquire(wait=True)
+    try:
+        return _Batch(settings, console, dry_run, headless, slow_mo, interactive).run(
+            suppliers, row_errors, concurrency or settings.concurrency, retry_failed, report_path
+        )
+    finally:
+        lock.release()
+
+
+class _Batch:
+    """One run's state: its id, the results so far, the stop request shared with the workers."""
+
+    def __init__(self, settings: Settings, console: Console, dry_run: bool, headless: bool | None,
+                 slow_mo: float | None, interactive: bool | None):
+        self.settings = settings
+        self.console = console
+        self.dry_run = dry_run
+        self.headless = headless
+        self.slow_mo = slow_mo
+        self.interactive = interactive
+        self.run_id = new_run_id()
+        self.stop = threading.Event()
+        self.abort_reason: str | None = None
+        self.results: dict[int, RegistrationResult] = {}
+        self.journal: Journal | None = None
+
+    def run(self, suppliers, row_errors, concurrency, retry_failed, report_path) -> BatchRun:
+        settings = self.settings
+        setup_logging(settings, self.run_id)
+        journal = self.journal = Journal(settings.state_db)
+        try:
+            todo: list[tuple[int, Supplier]] = []
+            for index, (_, supplier) in enumerate(suppliers):
+                entry = journal.get(supplier.siret)
+                if is_final(entry, retry_failed):
+                    self.results[index] = journal_result(entry)
+                else:
+                    todo.append((index, supplier))
+            skipped = len(suppliers) - len(todo)
+            mode = " (dry run)" if self.dry_run else ""
+            self.console.print(
+                f"batch {self.run_id}{mode}: {len(todo)} supplier(s) to run, {skipped} already final"
+                f" in the journal, {len(row_errors)} bad row(s) skipped; concurrency {min(concurrency, max(1, len(todo)))}"
+            )
+            logger.info(f"batch: {len(todo)} to run, {skipped} final, {len(row_errors)} bad rows")
+            if todo:
+                self._run_workers(todo, journal, BrowserServer(settings, headless=self.headless), concurrency)
+        finally:
+            journal.close()
+
+        results = self._ordered(suppliers, row_errors)
+        outcome = BatchRun(
+            run_id=self.run_id, results=results, skipped=skipped,
+            exit_code=exit_code(results, dry_run=self.dry_run),
+        )
+        self.console.print(summary_table(results, title=f"Batch {self.run_id}"))
+        if report_path is not None:
+            outcome.report_path = write_report(results, expand_report_path(report_path, self.run_id))
+            self.console.print(f"report: {outcome.report_path}")
+        if any(run_dir(settings, self.run_id).glob("*/attempt-*/trace.zip")):
+            self.console.print(f"traces: {run_dir(settings, self.run_id)} (open one: playwright show-trace PATH)")
+        if self.abort_reason:
+            self.console.print(f"stopped early: {self.abort_reason}")
+        prune_runs(settings, keep=self.run_id)
+        return outcome
+
+    # -- workers -------------------------------------------------------------------------
+
+    def _run_workers(self, todo, journal: Journal, server: BrowserServer, concurrency: int) -> None:
+        settings = self.settings
+        work: queue.SimpleQueue[tuple[int, Supplier]] = queue.SimpleQueue()
+        for item in todo:
+            work.put(item)
+        credentials = CredentialStore(settings.state_db, settings.secret_key)
+        progress = BatchProgress(len(todo), interactive=self.interactive, console=self.console)
+        mailbox = ActivationMailbox(settings, settings.portal_url)
+        threads = [
+            threading.Thread(
+                target=self._worker, args=(n, work, journal, server, mailbox, credentials, progress),
+                name=f"batch-worker-{n}",
+                daemon=True,  # a second Ctrl-C ends the process at once; the journal resumes
+            )
+            for n in range(min(concurrency, len(todo)))
+        ]
+        # In a terminal, rebind the log sinks once rich redirects stderr, so log lines print above the bar.
+        progress.start(on_live=lambda: setup_logging(settings, self.run_id))
+        previous = _sigterm_as_interrupt()
+        try:
+            for thread in threads:
+                thread.start()
+            self._join(threads)
+        finally:
+            _restore_handlers(previous)
+            progress.stop()
+            if progress.interactive:
+                setup_logging(settings, self.run_id)
+            mailbox.close()
+            server.stop()
+
+    def _join(self, threads: list[threading.Thread]) -> None:
+        """Wait for the workers; Ctrl-C / SIGTERM stops new starts, a second one ends the process."""
+        while any(t.is_alive() for t in threads):
+            try:
+                for thread in threads:
+                    thread.join(JOIN_POLL_S)
+            except KeyboardInterrupt:
+                if self.stop.is_set():
+                    raise
+                self._request_stop("interrupted: no new supplier starts; those in flight finish"
+                                   " (interrupt again to stop now; the next run resumes them)")
+
+    def _request_stop(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.abort_reason = reason
+            self.stop.set()
+            self.console.print(reason)
+            logger.warning(reason)
+
+    def _worker(
+        self, n: int, work: queue.SimpleQueue, journal: Journal, server: BrowserServer,
+        mailbox: ActivationMailbox, credentials: CredentialStore, progress: BatchProgress,
+    ) -> None:
+        """One thread: its own Playwright connection to the shared Chromium, one supplier at a time."""
+        browser = WorkerBrowser(server, slow_mo=self.slow_mo)
+        flow = RegistrationFlow(
+            self.settings, browser.new_context, mailbox, journal, credentials, self.run_id, dry_run=self.dry_run
+        )
+        pace_s = self.settings.pace_ms / 1000
+        try:
+            if self.stop.wait(pace_s * n):  # staggered start: the portal sees a steady pace
+                return
+            first = True
+            while not self.stop.is_set():
+                try:
+                    index, supplier = work.get_nowait()
+                except queue.Empty:
+                    return
+                if not first and self.stop.wait(pace_s):
+                    work.put((index, supplier))
+                    return
+                first = False
+                progress.started(supplier)
+                result = self._one(flow, supplier)
+                self.results[index] = result
+                progress.finished(result)
+        finally:
+            browser.close()
+
+    def _one(self, flow: RegistrationFlow, supplier: Supplier) -> RegistrationResult:
+        """One supplier with retries; an error outside the flow's contract fails only it."""
+        try:
+            return register_with_retries(flow, supplier, self.settings)
+        except ConfigError as exc:
+            # A setting is wrong (IMAP login refused, bad key...): every supplier would fail alike.
+            self._request_stop(f"configuration error: {exc}")
+            return self._failed(supplier, f"configuration error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker and the batch
+            with logger.contextualize(siret=supplier.siret, run_id=self.run_id):
+                logger.exception(f"unexpected error: {type(exc).__name__}")
+            first_line = (str(exc).splitlines() or [""])[0]
+            return self._failed(supplier, f"unexpected error: {type(exc).__name__}: {first_line}")
+
+    def _failed(self, supplier: Supplier, message: str) -> RegistrationResult:
+        result = RegistrationResult(
+            siret=supplier.siret, email=supplier.email, status=Status.failed, message=registry.mask(message),
+            finished_at=datetime.now(timezone.utc),
+        )
+        entry = self.journal.get(supplier.siret) if self.journal and not self.dry_run else None
+        if entry is not None:
+            result.attempts, result.started_at = entry.attempts, entry.started_at
+            self.journal.finish(result)
+        return result
+
+    def _ordered(self, suppliers, row_errors) -> list[RegistrationResult]:
+        """File order: each supplier's result (or 'not started') and each bad row, by line."""
+        lines: list[tuple[int, RegistrationResult]] = []
+        for index, (line, supplier) in enumerate(suppliers):
+            result = self.results.get(index) or RegistrationResult(
+                siret=supplier.siret, email=supplier.email, status=Status.failed,
+                message=f"not started: {self.abort_reason or 'the run stopped'}; the next run starts it",
+            )
+            lines.append((line, result))
+        lines += [(error.line, row_error_result(error)) for error in row_errors]
+        return [result for _, result in sorted(lines, key=lambda pair: pair[0])]
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM (systemd stop, kill) behaves like Ctrl-C; the previous handler, to restore.
+
+    Only the main thread may install handlers (run_batch called from another thread: none).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, on_term)
+
+
+def _restore_handlers(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,60 @@
+"""One Chromium for a batch, driven from several threads; nothing left behind when it stops."""
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+from batchtools import chromium_browsers, descendants, wait_gone
+from bot.browser_server import BrowserServer, WorkerBrowser
+from bot.errors import TechnicalFault
+from bot.settings import Settings
+
+
+def test_threads_share_one_chromium_and_stop_leaves_nothing(tmp_path):
+    before = descendants(os.getpid())  # e.g. the session's sandbox mail server
+    server = BrowserServer(Settings(_env_file=None))
+    seen: dict[int, str] = {}
+    browsers_during: list[int] = []
+    opened = threading.Barrier(3)
+
+    def worker(n: int) -> None:
+        browser = WorkerBrowser(server)
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            page.set_content(f"<p>worker {n}</p>")
+            seen[n] = page.inner_text("p")
+            opened.wait(60)  # both contexts are open at once...
+            opened.wait(60)  # ...while the main thread counts the browsers
+            context.close()
+        finally:
+            browser.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    opened.wait(60)
+    browsers_during.append(len(chromium_browsers(os.getpid())))
+    started = descendants(os.getpid()) - before
+    opened.wait(60)
+    for thread in threads:
+        thread.join(60)
+    assert seen == {0: "worker 0", 1: "worker 1"}
+    assert browsers_during == [1]
+    assert started, "the browser processes were seen"
+    server.stop()
+    assert wait_gone(started) == set()
+
+
+def test_a_browser_that_does_not_start_is_one_line(tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'no display here' >&2\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    server = BrowserServer(Settings(_env_file=None, browser_path=fake))
+    with pytest.raises(TechnicalFault, match="^Chromium does not start: ") as info:
+        server.endpoint()
+    assert "\n" not in str(info.value)
+    server.stop()
