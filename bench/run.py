@@ -4,20 +4,23 @@ Speed and memory goals live here, not in timed tests. For each concurrency level
 registers N fresh suppliers end to end (step 1 to activation, mail read over IMAP) against
 a local sandbox + Dovecot, then prints one line per level:
 
-    concurrency  suppliers  wall_s  per_min  p50_s  p95_s  peak_rss_mb  statuses
+    concurrency  suppliers  wall_s  per_min  p50_s  p95_s  peak_pss_mb  statuses
 
-``peak_rss_mb`` is the largest resident memory seen for this process plus every child
-(Chromium and its renderers), sampled every 200 ms. Usage:
+``peak_pss_mb`` is the largest proportional set size (PSS: shared pages split between the
+processes that share them, so Chromium's processes are not counted several times) seen for
+this process plus every descendant (the Chromium server, its renderers), sampled every 200 ms. Usage:
 
     .venv/bin/python bench/run.py [--suppliers 12] [--concurrency 1,2,4] [--latency-ms 0]
                                   [--json bench/last.json]
 
 Goals (2 cores, 24 GiB): at concurrency 4 on the default profile, at least 8 activated
-suppliers a minute and under 2 GiB peak; see README "Benchmarks" for the figures measured.
+suppliers a minute and under 2 GiB peak PSS; see README "Benchmarks" for the figures measured.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -53,25 +56,33 @@ def active_sirets() -> list[str]:
     return out
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, from /proc."""
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_bytes(pid: int) -> int:
+    """Proportional set size of ``pid`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
-        rss[int(entry.name)] = pages * os.sysconf("SC_PAGE_SIZE")
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
+        total += _pss_bytes(p)
         todo.extend(children.get(p, []))
     return total
 
@@ -85,7 +96,7 @@ class PeakSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+            self.peak = max(self.peak, tree_pss_bytes(os.getpid()))
             self._stop_event.wait(self._period)
 
     def stop(self) -> int:
@@ -114,8 +125,9 @@ def one_level(sandbox: Sandbox, sirets: list[str], concurrency: int, latency_ms:
         sampler = PeakSampler()
         sampler.start()
         started = time.perf_counter()
-        run = run_batch(settings, suppliers, concurrency=concurrency, console=Console(quiet=True),
-                        interactive=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # the batch's own progress lines
+            run = run_batch(settings, suppliers, concurrency=concurrency, console=Console(quiet=True),
+                            interactive=False)
         wall = time.perf_counter() - started
         peak = sampler.stop()
     durations = [(r.finished_at - r.started_at).total_seconds() for r in run.results
@@ -131,7 +143,7 @@ def one_level(sandbox: Sandbox, sirets: list[str], concurrency: int, latency_ms:
         "per_min": round(activated / wall * 60, 1),
         "p50_s": round(statistics.median(durations), 1) if durations else None,
         "p95_s": round(sorted(durations)[max(0, int(len(durations) * 0.95) - 1)], 1) if durations else None,
-        "peak_rss_mb": round(peak / 2**20),
+        "peak_pss_mb": round(peak / 2**20),
         "statuses": statuses,
     }
 
@@ -150,12 +162,12 @@ def main() -> int:
     rows = []
     with Sandbox() as sandbox:
         print(f"{'concurrency':>11} {'suppliers':>9} {'wall_s':>7} {'per_min':>7} {'p50_s':>6} {'p95_s':>6} "
-              f"{'peak_rss_mb':>11}  statuses", flush=True)
+              f"{'peak_pss_mb':>11}  statuses", flush=True)
         for level in levels:
             row = one_level(sandbox, pool[: args.suppliers], level, args.latency_ms)
             rows.append(row)
             print(f"{row['concurrency']:>11} {row['suppliers']:>9} {row['wall_s']:>7} {row['per_min']:>7} "
-                  f"{row['p50_s']!s:>6} {row['p95_s']!s:>6} {row['peak_rss_mb']:>11}  {row['statuses']}", flush=True)
+                  f"{row['p50_s']!s:>6} {row['p95_s']!s:>6} {row['peak_pss_mb']:>11}  {row['statuses']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0 if all(r["statuses"].get("activated") == r["suppliers"] for r in rows) else 1

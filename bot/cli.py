@@ -8,8 +8,6 @@ Exit codes: 0 all activated/done, 1 business outcome needs a person, 2 usage/con
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,7 +19,7 @@ app = typer.Typer(
     help="Registers suppliers on Chorus Pro, the French state's e-invoicing portal.",
 )
 
-EXIT_OK, EXIT_BUSINESS, EXIT_USAGE, EXIT_TECHNICAL = 0, 1, 2, 3
+from bot.runs import EXIT_USAGE
 
 
 class GlobalOptions:

@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE, OPTS, app, fail_config
+from bot.cli import OPTS, app, fail_config
+from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 

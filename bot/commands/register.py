@@ -7,36 +7,15 @@ stdout, on explicit request, never through the logger.
 """
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timezone
 from typing import Optional
 
 import typer
 
-from bot.cli import EXIT_BUSINESS, EXIT_OK, EXIT_TECHNICAL, EXIT_USAGE, OPTS, app, fail_config
+from bot.cli import OPTS, app, fail_config
 from bot.errors import ConfigError
-from bot.models import RegistrationResult, Status, Supplier
+from bot.models import RegistrationResult, Supplier
+from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE, exit_code, new_run_id
 from bot.settings import Settings, load_settings
-
-
-def new_run_id() -> str:
-    """A sortable, unique id for one command run (folders under ARTIFACTS_DIR, log lines)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-
-
-def exit_code(results: list[RegistrationResult], dry_run: bool = False) -> int:
-    """The contract's exit code for a set of results (technical beats business beats ok)."""
-    from bot.flows.registration import DRY_RUN_STEP
-
-    codes = []
-    for result in results:
-        if result.status is Status.activated or (dry_run and result.step == DRY_RUN_STEP):
-            codes.append(EXIT_OK)
-        elif result.status.is_business:
-            codes.append(EXIT_BUSINESS)
-        else:
-            codes.append(EXIT_TECHNICAL)
-    return max(codes, default=EXIT_OK)
 
 
 def result_line(result: RegistrationResult) -> str:

@@ -15,7 +15,8 @@ from typing import Optional
 
 import typer
 
-from bot.cli import EXIT_TECHNICAL, EXIT_USAGE, app
+from bot.cli import app
+from bot.runs import EXIT_TECHNICAL, EXIT_USAGE
 
 DEFAULT_PORT = 8765
 HEALTH_CHECK_S = 1.0

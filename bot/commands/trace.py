@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import EXIT_BUSINESS, app, fail_config
+from bot.cli import app, fail_config
+from bot.runs import EXIT_BUSINESS
 from bot.errors import ConfigError
 
 

@@ -28,7 +28,6 @@ from rich.console import Console
 
 from bot.batchfile import RowError
 from bot.browser_server import BrowserServer, WorkerBrowser
-from bot.commands.register import exit_code, new_run_id
 from bot.credentials import CredentialStore
 from bot.errors import ConfigError
 from bot.flows.registration import RegistrationFlow, register_with_retries
@@ -38,6 +37,7 @@ from bot.mail import ActivationMailbox
 from bot.models import RegistrationResult, Status, Supplier
 from bot.progress import BatchProgress
 from bot.report import summary_table, write_report
+from bot.runs import exit_code, new_run_id
 from bot.secrets import registry
 from bot.settings import Settings
 from bot.tracing import prune_runs, run_dir

@@ -36,12 +36,10 @@ from bot.pages.structure import StructurePage
 from bot.pages.structure_exists import StructureExistsPage
 from bot.pages.work_areas import WorkAreasPage
 from bot.secrets import registry
+from bot.runs import DRY_RUN_STEP
 from bot.settings import InseeMismatchPolicy, Settings
 from bot.siret import check_email, check_not_blocked, check_siret, normalise_siret
 from bot.tracing import TraceRecorder
-
-DRY_RUN_STEP = "dry-run"
-
 
 class Mailbox(Protocol):
     def wait_for_link(self, email: str, since: datetime, timeout_s: float) -> str | None: ...
