@@ -9,6 +9,7 @@ import ``fixtures``).
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -128,7 +129,8 @@ def status(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    console = Console()
+    # Off a terminal (a pipe, a mail from cron) rich assumes 80 columns: give the table room.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     if siret is not None:
         for key, value in rows[0].items():
             console.print(f"{key}: {value if value not in (None, '', []) else '-'}", highlight=False, markup=False)
