@@ -123,11 +123,19 @@ def summary_table(results: Iterable[RegistrationResult], title: str = "Batch sum
 def results_table(results: Iterable[RegistrationResult], title: str = "Suppliers") -> Table:
     """One row per supplier: what a person reads first (status and why; traces are in the report)."""
     table = Table(title=title)
-    for column in ("SIRET", "Login email", "Status", "Attempts", "Message"):
+    for column in ("SIRET", "Login email", "Status", "Attempts", "Message", "INSEE vs master data"):
         table.add_column(column, overflow="fold")
     for result in results:
         table.add_row(
             result.siret, result.email, result.status.value, str(result.attempts),
-            registry.mask(result.message), style=STATUS_STYLE.get(result.status),
+            registry.mask(result.message), _insee_note(result), style=STATUS_STYLE.get(result.status),
         )
     return table
+
+
+def _insee_note(result: RegistrationResult) -> str:
+    """Each field where INSEE's autofill differed from the master data, and what was done."""
+    if result.insee is None or not result.insee.mismatches:
+        return ""
+    fields = ", ".join(f"{m.field} {m.master!r} vs {m.insee!r}" for m in result.insee.mismatches)
+    return f"{fields} ({result.insee.action})" if result.insee.action else fields
