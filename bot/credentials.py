@@ -28,18 +28,11 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
+from bot.labels import SECRET_QUESTIONS
 from bot.secrets import registry
 
 KEY_FILE_NAME = "secret.key"
 
-# The portal's secret questions (English labels of the activation page's select).
-SECRET_QUESTIONS: tuple[str, ...] = (
-    "What is the name of your first pet?",
-    "What is your mother's maiden name?",
-    "In which city were you born?",
-    "What was the name of your first school?",
-    "What is your favourite book?",
-)
 
 # The portal's password rules: 12 to 64 characters, an upper, a lower, a digit, one of these.
 PASSWORD_SPECIALS = "!@#$%^&*()-_=+?."

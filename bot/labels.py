@@ -95,3 +95,16 @@ MSG_BAD_PHONE: Final = "Enter a valid phone number."
 MSG_ND_REQUIRED: Final = "This establishment is not diffusible in the INSEE database"
 MSG_AUTOFILL_FAILED: Final = "The INSEE data could not be retrieved."
 MSG_CSRF: Final = "Your request could not be verified. Please try again."
+
+# ---- the activation mail (FR too: the mail's language is the one of the sign-up session) ----
+MAIL_ACTIVATION_SUBJECTS: Final = ("Chorus Pro - Activate your account", "Chorus Pro - Activation de votre compte")
+MAIL_ACTIVATION_ANCHORS: Final = ("activate my account", "activer mon compte")  # compared case-folded
+
+# ---- the activation page's secret questions (options of "Secret question") ---------------------
+SECRET_QUESTIONS: Final = (
+    "What is the name of your first pet?",
+    "What is your mother's maiden name?",
+    "In which city were you born?",
+    "What was the name of your first school?",
+    "What is your favourite book?",
+)

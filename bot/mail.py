@@ -43,11 +43,10 @@ from imap_tools.message import MailMessage
 from loguru import logger
 
 from bot.errors import ConfigError, TechnicalFault
+from bot.labels import MAIL_ACTIVATION_ANCHORS, MAIL_ACTIVATION_SUBJECTS
 from bot.secrets import registry
 from bot.settings import ImapSecurity, Settings, env_name
 
-ACTIVATION_SUBJECTS = ("Chorus Pro - Activate your account", "Chorus Pro - Activation de votre compte")
-ACTIVATION_ANCHORS = ("activate my account", "activer mon compte")
 CLOCK_SKEW = timedelta(seconds=5)
 # IDLE is renewed (and the mailbox re-scanned) this often: a safety net for a notification
 # lost on the way, and far below the 29 minutes after which servers drop an idle client.
@@ -100,7 +99,7 @@ def extract_activation_link(msg_html_or_text: str) -> str | None:
     parser.feed(msg_html_or_text)
     parser.close()
     for href, text in parser.anchors:
-        if href and any(label in text.casefold() for label in ACTIVATION_ANCHORS):
+        if href and any(label in text.casefold() for label in MAIL_ACTIVATION_ANCHORS):
             return href
     match = _TOKEN_URL.search(unescape(msg_html_or_text))
     return match.group(0).rstrip(".,;:!?)]}") if match else None
@@ -147,7 +146,7 @@ class ParsedMail:
 
     @property
     def is_activation(self) -> bool:
-        return self.subject in ACTIVATION_SUBJECTS
+        return self.subject in MAIL_ACTIVATION_SUBJECTS
 
     def addressed_to(self, email: str) -> bool:
         """Sent to exactly ``email`` (case-insensitive, "+detail" included).
