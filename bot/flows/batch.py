@@ -128,6 +128,9 @@ class _Batch:
         self.interactive = interactive
         self.run_id = new_run_id()
         self.stop = threading.Event()
+        self.workers_left = 0  # workers not yet ended (guarded by `lock`); `workers_done` when 0
+        self.workers_done = threading.Event()
+        self.lock = threading.Lock()
         self.abort_reason: str | None = None
         self.results: dict[int, RegistrationResult] = {}
         self.journal: Journal | None = None
@@ -190,13 +193,14 @@ class _Batch:
             )
             for n in range(min(concurrency, len(todo)))
         ]
+        self.workers_left = len(threads)
         # In a terminal, rebind the log sinks once rich redirects stderr, so log lines print above the bar.
         progress.start(on_live=lambda: setup_logging(settings, self.run_id))
         previous = _sigterm_as_interrupt()
         try:
             for thread in threads:
                 thread.start()
-            self._join(threads)
+            self._join()
         finally:
             _restore_handlers(previous)
             progress.stop()
@@ -205,12 +209,16 @@ class _Batch:
             mailbox.close()
             server.stop()
 
-    def _join(self, threads: list[threading.Thread]) -> None:
-        """Wait for the workers; Ctrl-C / SIGTERM stops new starts, a second one ends the process."""
-        while any(t.is_alive() for t in threads):
+    def _join(self) -> None:
+        """Wait for the workers; Ctrl-C / SIGTERM stops new starts, a second one ends the process.
+
+        Waits on the workers' own count, not on ``Thread.join``/``is_alive``: a KeyboardInterrupt
+        landing inside ``join`` can leave CPython 3.11 reporting a running thread as dead, and
+        the run would then end under a supplier still in flight.
+        """
+        while self.workers_left:
             try:
-                for thread in threads:
-                    thread.join(JOIN_POLL_S)
+                self.workers_done.wait(JOIN_POLL_S)
             except KeyboardInterrupt:
                 if self.stop.is_set():
                     raise
@@ -252,7 +260,13 @@ class _Batch:
                 self.results[index] = result
                 progress.finished(result)
         finally:
-            browser.close()
+            try:
+                browser.close()
+            finally:
+                with self.lock:
+                    self.workers_left -= 1
+                    if self.workers_left == 0:
+                        self.workers_done.set()
 
     def _one(self, flow: RegistrationFlow, supplier: Supplier) -> RegistrationResult:
         """One supplier with retries; an error outside the flow's contract fails only it."""
