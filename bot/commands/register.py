@@ -47,6 +47,7 @@ def register(
     from bot.journal import Journal, LockBusy, RunLock
     from bot.logs import setup_logging
     from bot.mail import ActivationMailbox
+    from bot.tracing import prune_runs
 
     try:
         settings = load_settings()
@@ -87,6 +88,7 @@ def register(
             result = register_with_retries(flow, supplier, settings)
     except (ConfigError, LockBusy) as exc:
         raise fail_config(exc) from None
+    prune_runs(settings, keep=run_id)  # as a batch does: ARTIFACTS_KEEP_RUNS / ARTIFACTS_KEEP_DAYS
     typer.echo(result_line(result))
     raise typer.Exit(exit_code([result], dry_run=OPTS.dry_run))
 

@@ -81,3 +81,24 @@ def test_credentials_of_an_unknown_siret(bot_env):
     shown = chorus_bot(bot_env, "credentials", "--siret", "80743987200019", timeout=60)
     assert shown.returncode == 1
     assert "no stored credentials" in shown.stderr and shown.stdout == ""
+
+
+def test_register_prunes_old_runs_like_a_batch(bot_env, mailbox_address):
+    """ARTIFACTS_KEEP_DAYS applies to single registrations too: an old run folder goes."""
+    import time
+
+    from bot.tracing import RUN_MARKER
+
+    artifacts = Path(bot_env["CHORUS_ARTIFACTS_DIR"])
+    old = artifacts / "20200101-000000-aaaaaa"
+    (old / "80743987200019" / "attempt-1").mkdir(parents=True)
+    (old / RUN_MARKER).touch()
+    stamp = time.time() - 40 * 86400
+    os.utime(old / RUN_MARKER, (stamp, stamp))
+    foreign = artifacts / "notes"  # not a run folder: never touched
+    foreign.mkdir()
+    who = ["--email", mailbox_address, "--first-name", "A", "--last-name", "B", "--phone", "0102030405"]
+    result = chorus_bot({**bot_env, "CHORUS_ARTIFACTS_KEEP_DAYS": "30"}, "register", "--siret", "123", *who)
+    assert result.returncode == 1, result.stderr
+    assert not old.exists()
+    assert foreign.is_dir()
