@@ -166,20 +166,35 @@ def _parent(pid: int) -> int | None:
         return None
 
 
+# The executables of a Chromium browser and its children (renderers, GPU, utilities, zygotes
+# are the same binary with --type=). Chromium's crash handler (chrome_crashpad_handler) is not
+# a browser: it is started through a process that exits at once, so for a moment its parent is
+# a dead process, and a test that took every "chrom*" process without a live Chromium parent
+# for a browser counted two browsers where there was one.
+BROWSER_EXECUTABLES = {"chromium", "chrome", "headless_shell", "chrome-headless-shell"}
+
+
+def _executable(pid: int) -> str:
+    """The name of the program ``pid`` runs ('' once it is gone or a zombie)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name.removesuffix(" (deleted)")
+    except OSError:
+        return ""
+
+
 def _is_chromium(pid: int) -> bool:
-    argv = _cmdline(pid)
-    # Chromium's helpers rewrite their command line into one space-joined string.
-    return bool(argv) and "chrom" in Path(argv[0].split(" ")[0]).name
+    return _executable(pid) in BROWSER_EXECUTABLES
 
 
 def chromium_browsers(root: int) -> set[int]:
-    """Chromium *browser* processes under ``root``: started by something else than Chromium
-    (its renderers, GPU... carry --type=; a child it just forked has no --type= yet)."""
+    """Chromium *browser* processes under ``root``: the Chromium binary without --type= (its
+    renderers, GPU... carry --type=), whose parent is not Chromium (a child it just forked
+    runs the same binary with the same command line until it execs)."""
     out = set()
     for pid in descendants(root):
         if _is_chromium(pid) and "--type=" not in " ".join(_cmdline(pid)):
             parent = _parent(pid)
-            if parent is None or not _is_chromium(parent):
+            if parent is not None and not _is_chromium(parent) and alive(pid):
                 out.add(pid)
     return out
 

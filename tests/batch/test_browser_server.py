@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 import threading
 
 import pytest
@@ -58,3 +60,22 @@ def test_a_browser_that_does_not_start_is_one_line(tmp_path):
         server.endpoint()
     assert "\n" not in str(info.value)
     server.stop()
+
+
+def test_only_a_chromium_browser_counts_as_one(tmp_path):
+    """The batch tests' browser count (batchtools.chromium_browsers) takes a process for a
+    browser by its executable: Chromium's crash handler, a `chrom*` program started through a
+    process that exits at once, once made a fresh machine's batch test see two browsers."""
+    programs = {}
+    for name in ("chrome_crashpad_handler", "chromium"):
+        program = tmp_path / name
+        shutil.copy("/bin/sleep", program)
+        programs[name] = subprocess.Popen([str(program), "60"])
+    try:
+        counted = chromium_browsers(os.getpid())
+        assert programs["chrome_crashpad_handler"].pid not in counted
+        assert programs["chromium"].pid in counted
+    finally:
+        for process in programs.values():
+            process.kill()
+            process.wait()
