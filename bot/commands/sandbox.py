@@ -30,11 +30,22 @@ def sandbox(
     ),
     profile: str = typer.Option(
         "default", "--profile", envvar="CHORUS_SANDBOX_PROFILE",
-        help="default (no captcha, no one-time code, no latency) or live-like (all of them).",
+        help="default (the guide's journey; no captcha, no one-time code, no latency) or live-like (the account-first "
+             "journey and all of them).",
     ),
     insee_dir: Optional[Path] = typer.Option(
         None, "--insee-dir", envvar="CHORUS_SANDBOX_INSEE_DIR",
         help="Folder of <siret>.json INSEE answers (default: the package's fixtures/insee).",
+    ),
+    journey: Optional[str] = typer.Option(
+        None, "--journey", envvar="CHORUS_SANDBOX_JOURNEY",
+        help="guide (the supplier guide's 4 steps) or account-first (the live portal's: account, log-in on a "
+             "second origin printed as CHORUS_IDP_URL, then the structure). Default: the profile's.",
+    ),
+    markup: str = typer.Option(
+        "standard", "--markup", envvar="CHORUS_SANDBOX_MARKUP",
+        help="How the pages are built: standard, alt (the same journey built as a service portal would) "
+             "or labels (one field renamed). The `markup` knob's value after a reset.",
     ),
 ) -> None:
     """Run the sandbox portal and its Dovecot; print the CHORUS_* settings that point the bot at them."""
@@ -43,7 +54,7 @@ def sandbox(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
-    box = Sandbox(port=port, profile=profile, insee_dir=insee_dir)
+    box = Sandbox(port=port, profile=profile, insee_dir=insee_dir, markup=markup, journey=journey)
     try:
         box.start()
     except SandboxError as exc:

@@ -18,7 +18,7 @@ MAINTENANCE = "Chorus Pro is currently under maintenance. Please try again later
 DEFAULT_KNOBS = {
     "latency_ms": 0, "autofill_delay_ms": 300, "error_rate": {}, "fail_next": {}, "mail_delay_ms": 0,
     "mail_duplicate": False, "phishing": False, "mail_suppress": False, "token_ttl_s": 3600, "session_ttl_s": 1800,
-    "captcha": False, "otp": False, "maintenance": False,
+    "captcha": False, "otp": False, "maintenance": False, "markup": "standard", "language_switch": True,
 }
 
 
