@@ -25,6 +25,7 @@ from typing import Any
 
 from loguru import logger
 
+from bot.private import private_dir, private_opener
 from bot.secrets import registry
 from bot.settings import LogFormat, Settings
 
@@ -141,9 +142,10 @@ def setup_logging(settings: Settings, run_id: str) -> Path:
     common = {"format": fmt, "colorize": False, "backtrace": False, "diagnose": False}
     logger.add(sys.stderr, level=settings.log_level, **common)
     log_file = default_log_file(settings)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    logger.add(
-        log_file, level=settings.log_level, rotation="10 MB", retention=10, encoding="utf-8", **common
+    private_dir(log_file.parent)
+    logger.add(  # 0600, rotated files too: every line names a supplier
+        log_file, level=settings.log_level, rotation="10 MB", retention=10, encoding="utf-8",
+        opener=private_opener, **common,
     )
     logger.add(_ring_sink, level="DEBUG", format="{message}", colorize=False, backtrace=False, diagnose=False)
     level = logging.getLevelName(settings.log_level if settings.log_level != "SUCCESS" else "INFO")
