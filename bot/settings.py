@@ -35,6 +35,15 @@ class LogFormat(StrEnum):
     json = "json"
 
 
+class PortalLanguage(StrEnum):
+    """CHORUS_LANGUAGE: the language the bot drives the portal in, chosen as a person would,
+    with the header's switch (auto: English when the switch is there and works, else French)."""
+
+    en = "en"
+    fr = "fr"
+    auto = "auto"
+
+
 class InseeMismatchPolicy(StrEnum):
     warn = "warn"
     fail = "fail"
@@ -52,7 +61,7 @@ class Settings(BaseSettings):
 
     # the portal
     portal_url: str | None = None
-    language: str = "en"
+    language: PortalLanguage = PortalLanguage.en
 
     # the activation mailbox
     imap_host: str | None = None
@@ -75,6 +84,9 @@ class Settings(BaseSettings):
 
     # artifacts and traces
     trace: TraceMode = TraceMode.retain_on_failure
+    # Screencast frames in kept traces: DOM snapshots already show each step, a failure leaves
+    # failure.png, and the frames are most of the tracing CPU (see bot/tracing.py).
+    trace_screenshots: bool = False
     artifacts_dir: Path = Path("artifacts")
     artifacts_keep_runs: int = Field(default=30, ge=1)
     artifacts_keep_days: int = Field(default=30, ge=1)

@@ -28,6 +28,25 @@ recording" would still land in the next chunk's ``trace.network``). So:
    opened before the section). Binary members (screenshots, fonts) cannot be rewritten
    safely; they are scanned and dropped if a form shows up (never expected).
 
+Only what is kept is scrubbed (why the unscrubbed segments are safe)
+--------------------------------------------------------------------
+Until it is scrubbed, a saved segment may hold the activation link's token (recorded
+before the secret section). Scrubbing is a large part of tracing's CPU (every member is
+masked or scanned), and ``retain-on-failure`` deletes a successful attempt's trace unread.
+So segments are saved unscrubbed, but only into ``traces/`` of the run's private temporary
+folder (``bot.runtemp``: 0700, removed at the end of the run, swept by the next ``register``
+or ``batch`` start when a hard kill left it behind). Playwright already keeps the raw
+material of every trace in that folder while recording, so this adds no new exposure.
+``finish()`` merges the segments there too; only the scrub writes into the attempt folder,
+so nothing unscrubbed is ever written under ARTIFACTS_DIR, even by a run killed mid-way. A
+deleted attempt costs no scrub at all (and no attempt folder, unless it failed). Outside a
+run temporary folder (a ``TraceRecorder`` used without ``run_temp_dir``), each segment is
+scrubbed as soon as it is saved in the attempt folder, as a kill could leave it there.
+
+Screencast frames are off unless ``CHORUS_TRACE_SCREENSHOTS=true``: the DOM snapshots show
+the page at every step in the trace viewer, a failure leaves ``failure.png``, and the frames
+cost most of the tracing CPU (Chromium encodes a JPEG per repaint, the scrub scans them).
+
 Callers: register secrets before using them (``secret_section(password, answer)`` does it)
 and type every secret inside a ``secret_section`` (activation form, log-in with stored
 credentials, one-time codes), waiting inside it until the page has left the secret form.
@@ -37,6 +56,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 import time
 import zipfile
 from contextlib import contextmanager
@@ -48,10 +68,13 @@ from loguru import logger
 from playwright.sync_api import BrowserContext, Page
 
 from bot.logs import recent_lines
+from bot.private import private_dir, private_file, private_opener, write_private
+from bot.runtemp import current_run_temp
 from bot.secrets import registry
 from bot.settings import Settings, TraceMode
 
 TRACE_FILE = "trace.zip"
+SPOOL_DIR = "traces"  # in the run's temporary folder: the segments not scrubbed yet
 RESUMED = "Recording resumed: the secret section (typing and submitting secrets) is not recorded"
 RUN_MARKER = ".chorus-run"  # only folders carrying it are ever pruned
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"RIFF", b"GIF8", b"wOF2", b"wOFF", b"\x1f\x8b", b"PK\x03\x04")
@@ -71,6 +94,15 @@ def run_dir(settings: Settings, run_id: str) -> Path:
     return settings.artifacts_dir / run_id
 
 
+def make_run_dir(settings: Settings, run_id: str) -> Path:
+    """The run's artifact folder, created private and marked as the bot's (so it is pruned)."""
+    run = private_dir(run_dir(settings, run_id))
+    marker = run / RUN_MARKER
+    if not marker.exists():  # its time is the run's start, for pruning
+        private_file(marker)
+    return run
+
+
 class TraceRecorder:
     """One supplier attempt's trace (see the module doc for why it holds no secret)."""
 
@@ -84,6 +116,7 @@ class TraceRecorder:
         self.run_id = run_id
         self._attempt = attempt
         self._dir: Path | None = None
+        self._spool: Path | None = None  # a private temporary folder for unscrubbed segments
         self._segments: list[Path] = []
         self._recording = False
         self._suspended = False
@@ -97,23 +130,26 @@ class TraceRecorder:
     def dir(self) -> Path:
         """``ARTIFACTS_DIR/<run>/<siret>/attempt-<n>/``, created on first use."""
         if self._dir is None:
-            run = run_dir(self.settings, self.run_id)
-            run.mkdir(parents=True, exist_ok=True)
-            marker = run / RUN_MARKER
-            if not marker.exists():  # its time is the run's start, for pruning
-                marker.touch()
-            parent = run / self.siret
-            parent.mkdir(exist_ok=True)
+            parent = private_dir(make_run_dir(self.settings, self.run_id) / self.siret)
             n = self._attempt or 1
             while True:  # first free number when the caller gave none
                 candidate = parent / f"attempt-{n}"
                 try:
-                    candidate.mkdir(exist_ok=self._attempt is not None)
+                    private_dir(candidate, exist_ok=self._attempt is not None)
                     break
                 except FileExistsError:
                     n += 1
             self._dir = candidate
         return self._dir
+
+    def _segment_dir(self) -> Path:
+        """Where segments are saved: the run temporary folder's spool, else the attempt folder."""
+        if self._spool is None:
+            temp = current_run_temp()
+            if temp is None:
+                return self.dir
+            self._spool = Path(tempfile.mkdtemp(prefix=f"{self.siret}-", dir=private_dir(temp / SPOOL_DIR)))
+        return self._spool
 
     # -- recording -------------------------------------------------------------------------
 
@@ -125,26 +161,32 @@ class TraceRecorder:
 
     def _start_segment(self) -> None:
         part = len(self._segments) + 1
+        attempt = f"attempt-{self._attempt}" if self._attempt else self.dir.name
         self.context.tracing.start(
-            screenshots=True, snapshots=True, sources=False, title=f"{self.siret} {self.dir.name} part {part}"
+            screenshots=self.settings.trace_screenshots,
+            snapshots=True,
+            sources=False,
+            title=f"{self.siret} {attempt} part {part}",
         )
         self._recording, self._suspended = True, False
 
     def _stop_segment(self) -> None:
         """End the segment and save it: a full stop, so that the network recorder stops too.
 
-        The saved segment is scrubbed at once, so that even a process killed before `finish`
-        leaves no unscrubbed zip under ARTIFACTS_DIR."""
+        Outside the run's temporary folder the saved segment is scrubbed at once, so that even
+        a process killed before `finish` leaves no unscrubbed zip under ARTIFACTS_DIR."""
         if not self._recording:
             return
-        path = self.dir / f".segment-{len(self._segments) + 1:02d}.zip"
+        folder = self._segment_dir()
+        path = folder / f".segment-{len(self._segments) + 1:02d}.zip"
         self._recording = False
         try:
             self.context.tracing.stop(path=path)
         except Exception as exc:  # a closed browser: the segment is lost, not the run
             self._log.warning("trace segment not saved: {}", _reason(exc))
             return
-        scrub_zip(path)
+        if folder != self._spool:
+            scrub_zip(path)
         self._segments.append(path)
 
     @contextmanager
@@ -219,12 +261,12 @@ class TraceRecorder:
             indexes = self._secret_field_indexes(page)
             if indexes:
                 page.evaluate(_BLANK_FIELDS_JS, indexes)
-            page.screenshot(path=with_dir / "failure.png", full_page=True, timeout=10_000)
+            write_private(with_dir / "failure.png", page.screenshot(full_page=True, timeout=10_000))
             out.append(str(with_dir / "failure.png"))
         except Exception as err:
             self._log.warning("no failure screenshot: {}", _reason(err))
         try:
-            (with_dir / "failure.html").write_text(scrub_html(page.content()), encoding="utf-8")
+            write_private(with_dir / "failure.html", scrub_html(page.content()))
             out.append(str(with_dir / "failure.html"))
         except Exception as err:
             self._log.warning("no failure HTML: {}", _reason(err))
@@ -238,10 +280,10 @@ class TraceRecorder:
             "message": registry.mask(str(exc)),
             "url": registry.mask(_safe_url(page)),
         }
-        (with_dir / "failure.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_private(with_dir / "failure.json", json.dumps(summary, indent=2, ensure_ascii=False))
         out.append(str(with_dir / "failure.json"))
         tail = "\n".join(registry.mask(line) for line in recent_lines(self.siret))
-        (with_dir / "log-tail.txt").write_text(tail + "\n", encoding="utf-8")
+        write_private(with_dir / "log-tail.txt", tail + "\n")
         out.append(str(with_dir / "log-tail.txt"))
         return out
 
@@ -250,6 +292,8 @@ class TraceRecorder:
     def finish(self, failed: bool) -> str | None:
         """Stop, then keep (merged and scrubbed) or delete per TRACE. Returns the kept path.
 
+        The merge is written beside the segments (the spool, or the attempt folder when they
+        were scrubbed on saving); only the scrub writes into the attempt folder.
         Idempotent: a second call returns the first call's answer and deletes nothing."""
         if self.mode is TraceMode.off:
             return None
@@ -263,14 +307,21 @@ class TraceRecorder:
             if not keep or not segments:
                 return None
             target = self.dir / TRACE_FILE
-            merge_segments(segments, target)
-            scrub_zip(target)
+            merged = segments[0].with_name(".merged.zip")
+            try:
+                merge_segments(segments, merged)
+                scrub_zip(merged, target)
+            finally:
+                merged.unlink(missing_ok=True)
             self._log.info("trace kept: {}", target)
             self.trace_path = str(target)
             return self.trace_path
         finally:
             for segment in segments:
                 segment.unlink(missing_ok=True)
+            if self._spool is not None:
+                shutil.rmtree(self._spool, ignore_errors=True)
+                self._spool = None
             if not keep and self._dir is not None:
                 shutil.rmtree(self._dir, ignore_errors=True)
                 try:
@@ -304,7 +355,7 @@ def merge_segments(segments: list[Path], target: Path) -> None:
     Playwright's trace viewer loads every ``<name>.trace`` of a zip as one context of the
     same trace, so ``playwright show-trace trace.zip`` shows the parts on one timeline."""
     seen: set[str] = set()
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+    with open(target, "wb", opener=private_opener) as file, zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as out:
         for number, segment in enumerate(segments, start=1):
             with zipfile.ZipFile(segment) as part:
                 for info in part.infolist():
@@ -341,12 +392,18 @@ def _scrub_ndjson(data: bytes) -> bytes:
     return b"\n".join(out) + (b"\n" if out else b"")
 
 
-def scrub_zip(path: Path) -> list[str]:
-    """Rewrite the zip at `path` with every registered secret form masked. Returns the names
-    of the members dropped because a binary member contained a secret form (expected: none)."""
+def scrub_zip(path: Path, target: Path | None = None) -> list[str]:
+    """Rewrite the zip at `path` (into `target` if given, else in place) with every registered
+    secret form masked. Returns the names of the members dropped because a binary member
+    contained a secret form (expected: none). Only masked bytes are written beside `target`."""
     dropped: list[str] = []
-    tmp = path.with_name(path.name + ".scrub")
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+    target = target or path
+    tmp = target.with_name(target.name + ".scrub")
+    with (
+        zipfile.ZipFile(path) as src,
+        open(tmp, "wb", opener=private_opener) as file,  # 0600, and so is `target` after the rename
+        zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info)
             name = registry.mask(info.filename)
@@ -359,7 +416,7 @@ def scrub_zip(path: Path) -> list[str]:
             else:
                 data = registry.mask_bytes(data)
             dst.writestr(name, data)
-    tmp.replace(path)
+    tmp.replace(target)
     if dropped:
         logger.warning("trace scrub dropped {} binary member(s) holding a secret form", len(dropped))
     return dropped

@@ -1,9 +1,10 @@
 """Register one supplier on Chorus Pro: pre-flight, the 4 steps, then activation over IMAP.
 
-The journey follows the supplier guide ("You are new on Chorus Pro..."):
-English version -> step 1 (login email, SIRET) -> step 2 (INSEE autofill checked against
-the master data, contact, notification email, terms) -> step 3 (work areas) -> step 4
-(account created) -> the activation mail -> password and secret question -> activated.
+The journey follows the supplier guide ("You are new on Chorus Pro..."): cookie banner ->
+the language of CHORUS_LANGUAGE (the guide's English version, or French) -> step 1 (login
+email, SIRET) -> step 2 (INSEE autofill checked against the master data, contact,
+notification email, terms) -> step 3 (work areas) -> step 4 (account created) -> the
+activation mail -> password and secret question -> activated.
 
 Resumable: the journal is written BEFORE every click that changes the portal
 (ARCHITECTURE.md "Checkpoints"), so a run killed anywhere resumes without creating the
@@ -23,9 +24,8 @@ from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from bot import credentials as creds
-from bot.errors import BusinessOutcome, CeaTrapError, TechnicalFault
+from bot.errors import BusinessOutcome, CeaTrapError, ScreenDrift, TechnicalFault
 from bot.journal import Checkpoint, Journal, JournalEntry
-from bot.labels import INSEE_MASKED
 from bot.matching import compare
 from bot.models import ALL_AREAS, DEFAULT_AREAS, InseeCheck, RegistrationResult, Status, Supplier
 from bot.pages.activation import ActivatedPage, ActivationPage, ExpiredLinkPage, InvalidLinkPage, open_link
@@ -241,10 +241,13 @@ class RegistrationFlow:
         return self._activate(page, attempt, since)
 
     def _open_home(self, page: Page, attempt: _Attempt) -> HomePage:
+        """The home page, cookie banner answered, in the language of CHORUS_LANGUAGE."""
         attempt.enter("home")
         assert self.settings.portal_url
         home = HomePage(page, self.settings.page_timeout_s).open(self.settings.portal_url + "/")
-        home.switch_to_english().accept_cookies()
+        home.accept_cookies()
+        language = home.choose_language(self.settings.language)
+        logger.info(f"the portal is in {'English' if language == 'en' else 'French'}")
         return home
 
     def _structure_exists(self, page: StructureExistsPage, attempt: _Attempt) -> RegistrationResult:
@@ -267,8 +270,7 @@ class RegistrationFlow:
         supplier = attempt.supplier
         step2.wait_for_autofill(self.settings.autofill_timeout_s)
         company = step2.read_company()
-        masked = any(company.get(k, "") in ("", INSEE_MASKED) for k in ("address", "postal_code", "city"))
-        non_diffusible = supplier.non_diffusible or masked
+        non_diffusible = supplier.non_diffusible or step2.address_masked(company)
         master = {"company_name": supplier.company_name, "postal_code": supplier.postal_code, "city": supplier.city}
         mismatches = compare(master, company, non_diffusible=non_diffusible)
         attempt.insee = InseeCheck(autofilled=company, mismatches=mismatches)
@@ -337,10 +339,7 @@ class RegistrationFlow:
 
     def _set_secrets(self, screen: ActivationPage, attempt: _Attempt) -> RegistrationResult:
         supplier = attempt.supplier
-        offered = screen.questions()
-        question = creds.pick_question()
-        if question not in offered:
-            question = next((q for q in creds.SECRET_QUESTIONS if q in offered), None) or question
+        question = screen.pick_question(creds.pick_question())  # as the portal words it, in its language
         password, answer = creds.generate_password(supplier.email), creds.generate_answer()
         registry.add(password, "password")
         registry.add(answer, "answer")
@@ -413,12 +412,14 @@ def _as_fault(exc: BaseException, step: str) -> TechnicalFault:
 def register_with_retries(flow: RegistrationFlow, supplier: Supplier, settings: Settings) -> RegistrationResult:
     """Run attempts until one ends (activated, pending or a business outcome) or MAX_ATTEMPTS.
 
-    Technical faults are retried after RETRY_BACKOFF_S x 2^(n-1) seconds; a CEA page is a
-    bot defect and never retried. What remains is a `failed` result, also journaled.
+    Technical faults are retried after RETRY_BACKOFF_S x 2^(n-1) seconds. A changed screen
+    (ScreenDrift) is retried once, at once (a half-rendered page), never twice: a portal
+    whose markup changed will not change back within the minute. A CEA page is a bot defect
+    and never retried. What remains is a `failed` result, also journaled.
     """
     started = _now()
     last: Exception | None = None
-    attempts = 0
+    attempts = drifts = 0
     for attempts in range(1, settings.max_attempts + 1):
         try:
             return flow.run(supplier)
@@ -427,11 +428,13 @@ def register_with_retries(flow: RegistrationFlow, supplier: Supplier, settings: 
             break
         except TechnicalFault as exc:
             last = exc
-            if attempts < settings.max_attempts:
-                delay = settings.retry_backoff_s * 2 ** (attempts - 1)
-                with logger.contextualize(siret=normalise_siret(supplier.siret), run_id=flow.run_id):
-                    logger.warning(f"attempt {attempts} failed ({exc.message}); retrying in {delay:g} s")
-                time.sleep(delay)  # back-off between attempts, not a wait for a page
+            drifts += isinstance(exc, ScreenDrift)
+            if attempts >= settings.max_attempts or drifts > 1:
+                break
+            delay = 0.0 if isinstance(exc, ScreenDrift) else settings.retry_backoff_s * 2 ** (attempts - 1)
+            with logger.contextualize(siret=normalise_siret(supplier.siret), run_id=flow.run_id):
+                logger.warning(f"attempt {attempts} failed ({exc.message}); retrying in {delay:g} s")
+            time.sleep(delay)  # back-off between attempts, not a wait for a page
     message = registry.mask(getattr(last, "message", None) or str(last))
     entry = flow.journal.get(supplier.siret) if flow.journal and not flow.dry_run else None
     result = RegistrationResult(

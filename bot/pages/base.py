@@ -1,31 +1,44 @@
-"""What every page object shares: arrival checks, the CEA guard and error-alert reading.
+"""What every page object shares: screens recognised by what they hold, transitions with or
+without a page load, the portal's messages, and the CEA guard.
 
-Why: each screen must prove on arrival that it is the screen we think (a heading or
-landmark), or fail naming the screen and what it saw, so that a failure report says
-"expected step 3, saw 'An unexpected error occurred.'" instead of a bare timeout. The
-portal's error messages are mapped here, once, to a business outcome (final, for a person)
-or a technical fault (retried). A page object never sleeps: it waits on locators.
+Why: the live portal changes its markup and wording without notice, and swaps some steps in
+place (XHR + `history.pushState`). So a screen is not a URL nor a heading: each page object
+declares, in one place (`REQUIRED`), the elements the bot needs on it, and a screen has
+arrived when all of them are there. After a click the bot waits once, with the page
+timeout, for one of the next screens or a portal message; a page that answered but lacks
+some elements is a `ScreenDrift` naming them and what the page shows instead, reached after
+a short settle period rather than a timeout per element. The portal's messages are mapped
+here, once, to a business outcome (final) or a technical fault (retried).
+A page object never sleeps: it waits on locators.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import ClassVar
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, TypeVar
 from urllib.parse import urlparse
 
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import BrowserContext, Frame, Locator, Page, Route
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bot import labels as L
-from bot.errors import BusinessOutcome, CeaTrapError, TechnicalFault, WrongScreen
+from bot.errors import BusinessOutcome, CeaTrapError, ScreenDrift, TechnicalFault, WrongScreen
+from bot.labels import Wording
 from bot.models import Status
+from bot.pages.elements import Element, page_summary
 from bot.secrets import registry
 
 DEFAULT_TIMEOUT_S = 30.0
+# A page that has answered (its DOM is there) gets this share of the page timeout to show
+# the elements still missing before it counts as drifted: long enough for a widget that
+# renders late, short enough that a changed portal fails in well under two page timeouts.
+SETTLE_FRACTION = 0.25
 
 # Alert messages that are a final answer about the supplier's data (never retried).
-BUSINESS_MESSAGES: Mapping[str, Status] = {
+BUSINESS_MESSAGES: Mapping[Wording, Status] = {
     L.MSG_BAD_EMAIL: Status.invalid_input,
     L.MSG_BAD_SIRET: Status.invalid_input,
     L.MSG_SIRET_UNKNOWN: Status.invalid_input,
@@ -37,7 +50,7 @@ BUSINESS_MESSAGES: Mapping[str, Status] = {
     L.MSG_ND_REQUIRED: Status.invalid_input,
 }
 # Messages of a portal that may answer better next time (retried with back-off).
-FAULT_MESSAGES: tuple[str, ...] = (
+FAULT_MESSAGES: tuple[Wording, ...] = (
     L.MSG_MAINTENANCE,
     L.MSG_UNEXPECTED,
     L.MSG_SESSION_EXPIRED,
@@ -45,7 +58,9 @@ FAULT_MESSAGES: tuple[str, ...] = (
     L.MSG_AUTOFILL_FAILED,
     L.MSG_LOCKED,
 )
+_FAULTS = re.compile("|".join(w.search().pattern for w in FAULT_MESSAGES), re.IGNORECASE)
 
+# ---- the CEA trap -----------------------------------------------------------------------------
 _CEA_PATH = re.compile(rf"^{re.escape(L.CEA_PATH)}(?:[/?#]|$)", re.IGNORECASE)
 _CEA_URL = re.compile(rf"^[a-z][a-z0-9+.-]*://[^/?#]+{re.escape(L.CEA_PATH)}(?:[/?#]|$)", re.IGNORECASE)
 
@@ -98,125 +113,231 @@ class CeaGuard:
         return CeaTrapError(f"the bot tried to open a CEA page ({self.hits[0]}); this is a bot defect")
 
 
+# ---- what was on the page before a click ----------------------------------------------------------
+# Before a click the bot marks what the current screen shows (its elements, its alerts) and
+# the document itself. "The page moved on" is then: a new document, a new address
+# (pushState), a marked element gone or hidden, or an alert that is new or says something
+# else. Once it has, what survived of the old screen is part of the new one (a header, a
+# button both steps share) except the old alerts that still say the same: those stay marked
+# and never pass for the portal's answer.
+_MARK = "data-chorus-old"
+_MARK_JS = """(els, token) => {
+  document.documentElement.setAttribute('data-chorus-screen', token);
+  for (const el of els) {
+    el.setAttribute('data-chorus-top', token);
+    el.setAttribute('data-chorus-text', el.innerText || '');
+    el.setAttribute('data-chorus-old', token);
+    el.querySelectorAll('*').forEach((child) => child.setAttribute('data-chorus-old', token));
+  }
+  return document.querySelectorAll('[data-chorus-top="' + token + '"]').length;
+}"""
+_MOVED_ON_JS = """({token, href, count}) => {
+  const root = document.documentElement;
+  if (!root || root.getAttribute('data-chorus-screen') !== token) return true;
+  if (location.href !== href) return true;
+  const tops = document.querySelectorAll('[data-chorus-top="' + token + '"]');
+  if (tops.length < count) return true;
+  for (const el of tops) {
+    if (!el.checkVisibility()) return true;
+    const changed = (el.innerText || '') !== el.getAttribute('data-chorus-text');
+    if (el.getAttribute('role') === 'alert' && changed) return true;
+  }
+  for (const alert of document.querySelectorAll('[role="alert"]')) {
+    const fresh = !alert.hasAttribute('data-chorus-old');
+    if (fresh && (alert.innerText || '').trim() && alert.checkVisibility()) return true;
+  }
+  return false;
+}"""
+_KEEP_OLD_ALERTS_JS = """(token) => {
+  for (const el of document.querySelectorAll('[data-chorus-top="' + token + '"]')) {
+    const unchanged = (el.innerText || '') === el.getAttribute('data-chorus-text');
+    if (el.getAttribute('role') === 'alert' && unchanged) continue;
+    for (const node of [el, ...el.querySelectorAll('*')]) node.removeAttribute('data-chorus-old');
+  }
+}"""
+_ANSWERED_JS = "() => document.readyState !== 'loading' && !!document.body && document.body.innerText.trim() !== ''"
+
+
+def _fresh(page: Page, locator: Locator, stale: str | None) -> Locator:
+    """`locator` less what is still marked from before the last click (its unchanged alerts)."""
+    if stale is None:
+        return locator
+    return locator.and_(page.locator(f':not([{_MARK}="{stale}"])'))
+
+
+def _answered(page: Page) -> bool:
+    """The page has a parsed document with something in it (not a navigation in flight)."""
+    try:
+        return bool(page.evaluate(_ANSWERED_JS))
+    except PlaywrightError:
+        return False
+
+
+# ---- the portal's messages ------------------------------------------------------------------------
 def _first_line(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def messages(page: Page, stale: str | None = None) -> Locator:
+    """What the portal says when it does not show a screen: a fault text or a non-empty alert."""
+    faults = page.get_by_text(_FAULTS)
+    alerts = page.get_by_role("alert").filter(has_text=re.compile(r"\S"))
+    return _fresh(page, faults.or_(alerts), stale)
+
+
+def raise_for_messages(page: Page, screen: str, stale: str | None = None) -> None:
+    """Map a visible fault message or error alert to the bot's error kinds; else return.
+
+    A known message is reported by its catalogue name (its first English wording) whatever
+    the portal's language, so that reports read the same in French and English runs.
+    """
+    faults = _fresh(page, page.get_by_text(_FAULTS), stale).filter(visible=True)
+    if faults.count():
+        shown = " ".join(faults.all_inner_texts())
+        said = next((w.name for w in FAULT_MESSAGES if w.found_in(shown)), _first_line(shown))
+        raise TechnicalFault(f"{screen}: the portal said '{said}'", screen=screen)
+    alerts = _fresh(page, page.get_by_role("alert"), stale).filter(visible=True)
+    text = _first_line(registry.mask(" ".join(t.strip() for t in alerts.all_inner_texts() if t.strip())))
+    if not text:
+        return
+    for wording, status in BUSINESS_MESSAGES.items():
+        if wording.found_in(text):
+            raise BusinessOutcome(status, wording.name, screen=screen)
+    raise TechnicalFault(f"{screen}: the portal said '{text}'", screen=screen)
+
+
+# ---- screens ----------------------------------------------------------------------------------------
 class BasePage:
-    """A screen of the portal. Subclasses name the screen and give its landmark."""
+    """A screen of the portal: its name and the elements that prove it is there."""
 
     SCREEN: ClassVar[str] = "page"
+    REQUIRED: ClassVar[tuple[Element, ...]] = ()
 
     def __init__(self, page: Page, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.page = page
         self.timeout_s = timeout_s
 
-    # ---- to override -------------------------------------------------------------------
-    def landmark(self) -> Locator:
-        """A heading or field only this screen shows."""
-        raise NotImplementedError
-
-    # ---- arrival -----------------------------------------------------------------------
     @property
     def timeout_ms(self) -> float:
         return self.timeout_s * 1000
 
-    def alerts(self) -> Locator:
-        """The non-empty role="alert" regions (the portal's error messages)."""
-        return self.page.get_by_role("alert").filter(has_text=re.compile(r"\S"))
+    @property
+    def required(self) -> tuple[Element, ...]:
+        """The elements this screen must show (a subclass may narrow them, e.g. to a language)."""
+        return self.REQUIRED
 
-    def faults(self) -> Locator:
-        """Any message of a portal in trouble (maintenance, 500, expired session)."""
-        loc = self.page.get_by_text(FAULT_MESSAGES[0])
-        for message in FAULT_MESSAGES[1:]:
-            loc = loc.or_(self.page.get_by_text(message))
-        return loc
+    def find(self, element: Element) -> Locator:
+        """The visible element(s) of this page that `element` describes."""
+        return element.locate(self.page).filter(visible=True)
 
-    def assert_arrived(self) -> "BasePage":
-        """Wait until this screen shows; else raise the portal's error or WrongScreen."""
-        self.wait_for_any({"arrived": self.landmark()})
-        return self
+    def shows(self, element: Element) -> bool:
+        """Whether `element` is on the page now (no waiting)."""
+        return self.find(element).count() > 0
 
-    def wait_for_any(self, outcomes: Mapping[str, Locator], timeout_s: float | None = None) -> str:
-        """Wait until one of `outcomes` (or a portal fault/error alert) shows; return its key.
+    def missing(self, stale: str | None = None) -> list[Element]:
+        """The required elements not on the page now (no waiting)."""
+        return [e for e in self.required if not _fresh(self.page, self.find(e), stale).count()]
 
-        Known error alerts are raised as BusinessOutcome/TechnicalFault; a CEA page raises
-        CeaTrapError; nothing at all within the timeout raises WrongScreen with what we saw.
-        """
-        guard_cea(self.page)
-        combined = self.faults().or_(self.alerts())
-        for loc in outcomes.values():
-            combined = combined.or_(loc)
-        timeout = (timeout_s or self.timeout_s) * 1000
-        try:
-            combined.first.wait_for(state="visible", timeout=timeout)
-        except PlaywrightTimeout:
-            guard_cea(self.page)
-            raise WrongScreen(self.SCREEN, self.describe()) from None
-        except PlaywrightError as exc:  # navigation aborted (e.g. the CEA route), page closed
-            guard_cea(self.page)
-            raise TechnicalFault(f"{self.SCREEN}: {_first_line(registry.mask(str(exc)))}", screen=self.SCREEN) from None
-        guard_cea(self.page)
-        for key, loc in outcomes.items():
-            if loc.first.is_visible():
-                return key
-        self.raise_for_errors()
-        raise WrongScreen(self.SCREEN, self.describe())
-
-    def raise_for_errors(self) -> None:
-        """Map a visible fault message or error alert to the bot's error kinds."""
-        for message in FAULT_MESSAGES:
-            if self.page.get_by_text(message).first.is_visible():
-                raise TechnicalFault(f"{self.SCREEN}: the portal said '{message}'", screen=self.SCREEN)
-        text = self.alert_text()
-        if not text:
-            return
-        for message, status in BUSINESS_MESSAGES.items():
-            if message in text:
-                raise BusinessOutcome(status, message, screen=self.SCREEN)
-        raise TechnicalFault(f"{self.SCREEN}: the portal said '{text}'", screen=self.SCREEN)
-
-    def alert_text(self) -> str:
-        """The text of the visible error alerts, one line (secrets masked)."""
-        parts = [t for t in (s.strip() for s in self.alerts().all_inner_texts()) if t]
-        return _first_line(registry.mask(" ".join(parts)))
+    def check(self) -> list[tuple[Element, str | None]]:
+        """Each required element with the wording it is shown under, or None when missing."""
+        return [(element, element.wording_shown(self.page)) for element in self.required]
 
     def describe(self) -> str:
-        """What this page shows, one line, for error messages: path, heading, alert."""
-        try:
-            path = urlparse(self.page.url).path
-            heading = self.page.locator("h1").first
-            title = heading.inner_text(timeout=1000) if heading.count() else self.page.title()
-            alert = self.alert_text()
-        except PlaywrightError:
-            return "a closed or crashed page"
-        saw = f"{path} '{_first_line(title, 80)}'"
-        return registry.mask(f"{saw}, alert: '{alert}'" if alert else saw)
+        """What the page shows, one line, for error messages."""
+        return page_summary(self.page)
 
-    # ---- helpers for subclasses ---------------------------------------------------------
-    def press(self, control: Locator, what: str) -> None:
-        """Click a control that loads a new page (form submit, link) and wait for that load.
+    def assert_arrived(self: "P") -> "P":
+        """Wait until this screen shows; else raise the portal's message, ScreenDrift or WrongScreen."""
+        await_screen(self.page, [self], self.timeout_s)
+        return self
 
-        Waiting for the navigation, not just the click, keeps the old page's elements (an
-        earlier alert, say) from passing for the next screen's.
+    def press(self, control: Element, *screens: type["P"]) -> "P":
+        """Click `control` and return the one of `screens` that shows next.
+
+        Works whether the portal loads a new page or changes this one in place: see
+        `_MOVED_ON_JS`. Nothing of the next screen is looked for before the page has moved on,
+        and an earlier alert never passes for the portal's answer.
         """
+        token = secrets.token_hex(4)
+        href = self.page.url
+        for element in (*self.required, control):
+            self.find(element).evaluate_all(_MARK_JS, token)
+        count = self.page.get_by_role("alert").filter(visible=True).evaluate_all(_MARK_JS, token)  # all marked
         try:
-            with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms):
-                control.click()
+            self.find(control).first.click()
+        except PlaywrightError as exc:
+            guard_cea(self.page)
+            raise TechnicalFault(
+                f"{self.SCREEN}: could not press '{control.name}': {_first_line(registry.mask(str(exc)))}",
+                screen=self.SCREEN,
+            ) from None
+        self._wait_moved_on(control, token, href, count)
+        nexts = [cls(self.page, self.timeout_s) for cls in screens]
+        return await_screen(self.page, nexts, self.timeout_s, stale=token, origin=self.SCREEN)
+
+    def _wait_moved_on(self, control: Element, token: str, href: str, count: int) -> None:
+        try:
+            self.page.wait_for_function(
+                _MOVED_ON_JS, arg={"token": token, "href": href, "count": count}, timeout=self.timeout_ms
+            )
         except PlaywrightTimeout:
             guard_cea(self.page)
-            raise WrongScreen(self.SCREEN, f"no new page after pressing '{what}'; {self.describe()}") from None
+            waited = f"nothing changed within {self.timeout_s:g} s of pressing '{control.name}'"
+            raise WrongScreen(self.SCREEN, f"{waited}; {self.describe()}") from None
+        except PlaywrightError:  # the old document went away under the check: a navigation, so moved on
+            guard_cea(self.page)
+            return
+        try:
+            self.page.evaluate(_KEEP_OLD_ALERTS_JS, token)
+        except PlaywrightError:
+            pass
 
-    def button(self, name: str) -> Locator:
-        return self.page.get_by_role("button", name=name, exact=True)
 
-    def field(self, label: str) -> Locator:
-        """The form field labelled exactly `label`, the red asterisk of required fields allowed.
+P = TypeVar("P", bound=BasePage)
 
-        (Playwright matches a <label>'s whole text, aria-hidden asterisk included.)
-        """
-        return self.page.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
 
-    def heading(self, name: str) -> Locator:
-        return self.page.get_by_role("heading", name=name, exact=True)
+def await_screen(
+    page: Page, screens: Sequence[P], timeout_s: float, stale: str | None = None, origin: str | None = None
+) -> P:
+    """Wait once, up to `timeout_s`, for one of `screens` (all of its required elements).
+
+    A portal message instead raises BusinessOutcome or TechnicalFault, for the `origin`
+    screen (the one whose button was pressed; else the first expected). A page that has
+    answered but lacks elements gets `SETTLE_FRACTION` of the timeout to show them (each
+    element that appears restarts that period), then raises ScreenDrift naming the screen
+    that came closest, its missing elements and what the page shows. A page that never
+    answers raises WrongScreen (a transient fault) at the timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    settle_s = timeout_s * SETTLE_FRACTION
+    origin = origin or screens[0].SCREEN
+    while True:
+        guard_cea(page)
+        missing = {screen: screen.missing(stale) for screen in screens}
+        for screen, absent in missing.items():
+            if not absent:
+                return screen
+        closest = min(screens, key=lambda s: len(missing[s]) / len(s.required))
+        raise_for_messages(page, origin, stale)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        signs = messages(page, stale)
+        for screen, absent in missing.items():
+            for element in absent:
+                signs = signs.or_(_fresh(page, screen.find(element), stale))
+        answered = _answered(page)
+        try:
+            signs.filter(visible=True).first.wait_for(state="attached", timeout=min(remaining, settle_s) * 1000)
+        except PlaywrightTimeout:
+            if answered:
+                break  # answered a whole settle period ago, and still not all there
+        except PlaywrightError as exc:  # the page closed or crashed
+            guard_cea(page)
+            raise TechnicalFault(f"{origin}: {_first_line(registry.mask(str(exc)))}", screen=origin) from None
+    guard_cea(page)
+    if not _answered(page):
+        raise WrongScreen(closest.SCREEN, f"no answer within {timeout_s:g} s; {page_summary(page)}")
+    others = [s.SCREEN for s in screens if s is not closest]
+    raise ScreenDrift(closest.SCREEN, [str(e) for e in missing[closest]], page_summary(page), others=others)

@@ -1,48 +1,129 @@
-"""The home page: language switch, cookie banner, the way into sign-up and the log-in box."""
+"""The home page: the cookie banner, the language switch, the way into sign-up and the log-in box."""
 from __future__ import annotations
 
-from playwright.sync_api import Locator
+from loguru import logger
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
 
 from bot import labels as L
-from bot.pages.base import BasePage
+from bot.errors import ScreenDrift, TechnicalFault
+from bot.labels import Language
+from bot.pages.account import AccountPage
+from bot.pages.base import DEFAULT_TIMEOUT_S, BasePage, await_screen
+from bot.pages.elements import Element, Role
+from bot.settings import PortalLanguage
+
+
+class CookieBanner(BasePage):
+    """The consent banner of a first visit: a dialog or a region, answered with "Accept all"."""
+
+    SCREEN = "cookie banner"
+    BANNER = Element(Role.dialog, L.COOKIE_BANNER)
+    ACCEPT = Element(Role.control, L.COOKIES_ACCEPT)
+    REQUIRED = (ACCEPT,)
+
+    def shown(self) -> bool:
+        """The banner or its button is on the page now."""
+        return self.shows(self.BANNER) or self.shows(self.ACCEPT)
+
+    def accept(self) -> None:
+        """Press "Accept all" and wait until the banner is gone (a page load or not)."""
+        self.assert_arrived()
+        button = self.find(self.ACCEPT)
+        button.first.click()
+        button.first.wait_for(state="hidden", timeout=self.timeout_ms)
+
+
+class LanguageSwitch(BasePage):
+    """The header's switch to one language: a link or a button ("EN", "FR")."""
+
+    SCREEN = "language switch"
+
+    def __init__(self, page: Page, timeout_s: float, language: Language):
+        super().__init__(page, timeout_s)
+        self.language = language
+
+    @property
+    def required(self) -> tuple[Element, ...]:
+        return (HomePage.SWITCH[self.language],)
 
 
 class HomePage(BasePage):
-    """`/`: French by default; the header's "EN" link gives the English version."""
+    """`/`: French by default; the header's switch gives English."""
 
     SCREEN = "home"
+    CREATE_ACCOUNT = Element(Role.control, L.HOME_CREATE_ACCOUNT)
+    LOG_IN = Element(Role.control, L.LOGIN_BUTTON)
+    REQUIRED = (CREATE_ACCOUNT, LOG_IN)
+    SWITCH: dict[Language, Element] = {"en": Element(Role.control, L.LANG_EN), "fr": Element(Role.control, L.LANG_FR)}
 
-    def landmark(self) -> Locator:
-        # Language-independent: the header's switch shows on every page in both languages.
-        return self.page.get_by_role("link", name=L.LANG_EN, exact=True)
+    def __init__(self, page: Page, timeout_s: float = DEFAULT_TIMEOUT_S, language: Language | None = None):
+        super().__init__(page, timeout_s)
+        self.language = language  # when set, the screen counts only in that language
 
-    def english_landmark(self) -> Locator:
-        return self.page.get_by_role("link", name=L.HOME_CREATE_ACCOUNT, exact=True)
+    @property
+    def required(self) -> tuple[Element, ...]:
+        if self.language is None:
+            return self.REQUIRED
+        return tuple(e.in_language(self.language) for e in self.REQUIRED)
 
     def open(self, url: str) -> "HomePage":
         """Load the home page and check it is the home page (or a portal fault)."""
-        self.page.goto(url, wait_until="domcontentloaded")
+        try:
+            self.page.goto(url, wait_until="domcontentloaded")
+        except PlaywrightError as exc:
+            reason = str(exc).splitlines()[0]
+            raise TechnicalFault(f"home: the portal did not answer ({reason})", screen=self.SCREEN) from None
         self.assert_arrived()
         return self
 
-    def switch_to_english(self) -> "HomePage":
-        """Click "EN" (the supplier guide: "Access the website Chorus Pro in english version")."""
-        if not self.english_landmark().is_visible():
-            self.press(self.landmark().first, L.LANG_EN)
-        self.wait_for_any({"english": self.english_landmark()})
-        return self
+    def shown_language(self) -> Language | None:
+        """The language the page is in, judged by the "Create an account" wording shown."""
+        shown = self.CREATE_ACCOUNT.wording_shown(self.page)
+        return L.HOME_CREATE_ACCOUNT.language_of(shown) if shown else None
 
     def accept_cookies(self) -> "HomePage":
-        """Answer the cookie banner with "Accept all", only if it shows (first visit)."""
-        accept = self.button(L.COOKIES_ACCEPT)
-        if accept.is_visible():
-            self.press(accept, L.COOKIES_ACCEPT)
-            accept.wait_for(state="hidden", timeout=self.timeout_ms)
+        """Answer the cookie banner with "Accept all", only if it shows (first visit).
+
+        First, before anything else: a modal banner keeps every other click from landing.
+        """
+        banner = CookieBanner(self.page, self.timeout_s)
+        if banner.shown():
+            banner.accept()
+            self.assert_arrived()
         return self
 
-    def create_account(self):
-        """Follow "Create an account" to step 1."""
-        from bot.pages.account import AccountPage
+    def choose_language(self, wanted: PortalLanguage) -> Language:
+        """Put the portal in the language of CHORUS_LANGUAGE with its own switch, as a person would.
 
-        self.press(self.english_landmark(), L.HOME_CREATE_ACCOUNT)
-        return AccountPage(self.page, self.timeout_s).assert_arrived()
+        en: English or a ScreenDrift naming the switch; fr: French; auto: English when the
+        switch is there and works, else French. Returns the language the portal now shows.
+        """
+        target: Language = "fr" if wanted is PortalLanguage.fr else "en"
+        shown = self.shown_language()
+        if shown == target:
+            return target
+        switch = LanguageSwitch(self.page, self.timeout_s, target)
+        if switch.missing():
+            if wanted is PortalLanguage.auto:
+                logger.info("the portal shows no English switch: going on in French")
+                return shown or "fr"
+            raise ScreenDrift(switch.SCREEN, [str(e) for e in switch.missing()], self.describe())
+        switch.find(switch.required[0]).first.click()
+        try:
+            await_screen(self.page, [HomePage(self.page, self.timeout_s, language=target)], self.timeout_s)
+        except ScreenDrift:
+            if wanted is not PortalLanguage.auto:
+                raise
+            logger.info("the portal's English switch did not work: going on in French")
+            return self.assert_arrived().shown_language() or "fr"
+        return target
+
+    def switch_to_english(self) -> "HomePage":
+        """The supplier guide's "Access the website Chorus Pro in english version"."""
+        self.choose_language(PortalLanguage.en)
+        return self
+
+    def create_account(self) -> AccountPage:
+        """Follow "Create an account" to step 1 of the guide's journey."""
+        return self.press(self.CREATE_ACCOUNT, AccountPage)

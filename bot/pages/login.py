@@ -1,56 +1,51 @@
 """Log in, the e-mailed verification code, and the workspace it leads to."""
 from __future__ import annotations
 
-from playwright.sync_api import Locator
-
 from bot import labels as L
 from bot.models import ALL_AREAS
 from bot.pages.base import BasePage
+from bot.pages.elements import Element, Role
 
 
 class LoginPage(BasePage):
-    """`/login` (or the home page's box): "Login email", "Password", "Log in"."""
+    """`/login` (or the home page's box; the identity provider's page in the account-first
+    journey): the email, "Password", "Log in"."""
 
     SCREEN = "log in"
-
-    def landmark(self) -> Locator:
-        return self.button(L.LOGIN_BUTTON)
+    EMAIL = Element(Role.field, L.LOGIN_FORM_EMAIL)
+    PASSWORD = Element(Role.field, L.PASSWORD)
+    LOG_IN = Element(Role.button, L.LOGIN_BUTTON)
+    REQUIRED = (EMAIL, PASSWORD, LOG_IN)
 
     def log_in(self, email: str, password: str) -> "VerificationPage | WorkspacePage":
         """Submit the credentials; return the verification-code page or the workspace."""
-        self.field(L.LOGIN_EMAIL).fill(email)
-        self.field(L.LOGIN_PASSWORD).fill(password)
-        self.press(self.button(L.LOGIN_BUTTON), L.LOGIN_BUTTON)
-        verify = VerificationPage(self.page, self.timeout_s)
-        workspace = WorkspacePage(self.page, self.timeout_s)
-        got = self.wait_for_any({"verify": verify.landmark(), "workspace": workspace.landmark()})
-        return verify if got == "verify" else workspace
+        self.find(self.EMAIL).fill(email)
+        self.find(self.PASSWORD).fill(password)
+        return self.press(self.LOG_IN, VerificationPage, WorkspacePage)
 
 
 class VerificationPage(BasePage):
     """`/login/verify`: the 6-digit code mailed at login (two-factor authentication)."""
 
     SCREEN = "verification code"
-
-    def landmark(self) -> Locator:
-        return self.field(L.VERIFY_CODE)
+    CODE = Element(Role.field, L.VERIFY_CODE)
+    VALIDATE = Element(Role.button, L.VALIDATE)
+    REQUIRED = (CODE, VALIDATE)
 
     def submit(self, code: str) -> "WorkspacePage":
-        self.field(L.VERIFY_CODE).fill(code)
-        self.press(self.button(L.VALIDATE), L.VALIDATE)
-        workspace = WorkspacePage(self.page, self.timeout_s)
-        self.wait_for_any({"workspace": workspace.landmark()})
-        return workspace
+        self.find(self.CODE).fill(code)
+        return self.press(self.VALIDATE, WorkspacePage)
 
 
 class WorkspacePage(BasePage):
     """`/workspace`: the account's open work areas, one tab each."""
 
     SCREEN = "workspace"
-
-    def landmark(self) -> Locator:
-        return self.heading(L.WORKSPACE_HEADING)
+    AREAS = Element(Role.tablist, L.WORKSPACE_AREAS)
+    LOG_OUT = Element(Role.control, L.LOG_OUT)
+    REQUIRED = (AREAS, LOG_OUT)
 
     def open_areas(self) -> list[str]:
-        """The names of the work-area tabs shown, in page order."""
-        return [t.strip() for t in self.page.get_by_role("tab").all_inner_texts() if t.strip() in ALL_AREAS]
+        """The canonical names of the work-area tabs shown, in page order."""
+        tabs = [t.strip() for t in self.find(self.AREAS).get_by_role("tab").all_inner_texts()]
+        return [name for tab in tabs for name in ALL_AREAS if L.AREAS[name].matches(tab)]

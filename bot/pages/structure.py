@@ -12,19 +12,20 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bot import labels as L
 from bot.errors import TechnicalFault
-from bot.pages.base import BasePage
+from bot.pages.base import BasePage, raise_for_messages
+from bot.pages.elements import Element, Role
+from bot.pages.work_areas import WorkAreasPage
 
-# The fields compared with the supplier's master data, by their English labels.
+# The fields compared with the supplier's master data.
 COMPANY_FIELDS = {
-    "company_name": L.COMPANY_NAME,
-    "address": L.ADDRESS,
-    "postal_code": L.POSTAL_CODE,
-    "city": L.CITY,
+    "company_name": Element(Role.field, L.COMPANY_NAME),
+    "address": Element(Role.field, L.ADDRESS),
+    "postal_code": Element(Role.field, L.POSTAL_CODE),
+    "city": Element(Role.field, L.CITY),
 }
 
-# Labels of the required fields that are visible, enabled and still empty (or unticked).
-# The red asterisk is aria-hidden, so it is dropped from the label text as from the
-# accessible name.
+# Labels of the required fields that are visible, enabled and still empty (or unticked):
+# aria-label, else aria-labelledby, else the <label>, less aria-hidden parts and asterisks.
 _MISSING_REQUIRED_JS = """
 (root) => {
   const out = [];
@@ -39,14 +40,16 @@ _MISSING_REQUIRED_JS = """
     else if (el.getAttribute('role') === 'checkbox') empty = el.getAttribute('aria-checked') !== 'true';
     else empty = !(el.value || '').trim();
     if (!empty) continue;
-    let label = el.labels && el.labels[0];
-    let text = '';
-    if (label) {
-      const clone = label.cloneNode(true);
-      clone.querySelectorAll('[aria-hidden="true"]').forEach(n => n.remove());
-      text = clone.textContent;
-    }
-    text = el.getAttribute('aria-label') || text || el.name || el.id || '?';
+    const visibleText = (node) => {
+      const clone = node.cloneNode(true);
+      clone.querySelectorAll('[aria-hidden="true"], input, select, textarea').forEach(n => n.remove());
+      return clone.textContent;
+    };
+    const ids = (el.getAttribute('aria-labelledby') || '').split(/\\s+/).filter(Boolean);
+    const byIds = ids.map(id => document.getElementById(id)).filter(Boolean).map(visibleText).join(' ');
+    const label = el.labels && el.labels[0];
+    let text = el.getAttribute('aria-label') || byIds || (label ? visibleText(label) : '');
+    text = text || el.name || el.id || '?';
     text = text.replace(/\\s+/g, ' ').replace(/\\*/g, '').trim();
     out.push(text);
   }
@@ -59,89 +62,93 @@ class StructurePage(BasePage):
     """`/account/structure`: company fields (autofilled), option box, contact, terms."""
 
     SCREEN = "step 2 (structure)"
-
-    def landmark(self) -> Locator:
-        return self.heading(L.STEP2_HEADING)
+    IDENTIFIER = Element(Role.field, L.IDENTIFIER)
+    NON_DIFFUSIBLE = Element(Role.checkbox, L.NON_DIFFUSIBLE)
+    ADD_NOTIFICATION = Element(Role.button, L.ADD_NOTIFICATION_EMAIL)
+    NOTIFICATION_EMAIL = Element(Role.field, L.NOTIFICATION_EMAIL)
+    FIRST_NAME = Element(Role.field, L.FIRST_NAME)
+    LAST_NAME = Element(Role.field, L.LAST_NAME)
+    PHONE = Element(Role.field, L.PHONE)
+    JOB_TITLE = Element(Role.field, L.JOB_TITLE)
+    TERMS = Element(Role.checkbox, L.ACCEPT_TERMS)
+    VALIDATE = Element(Role.button, L.VALIDATE)
+    REQUIRED = (
+        IDENTIFIER, *COMPANY_FIELDS.values(), NON_DIFFUSIBLE, ADD_NOTIFICATION,
+        FIRST_NAME, LAST_NAME, PHONE, JOB_TITLE, TERMS, VALIDATE,
+    )
 
     def busy(self) -> Locator:
         """The spinner overlay and the form while the INSEE lookup runs (ARIA: aria-busy)."""
         return self.page.locator('[aria-busy="true"]')
 
-    def identifier(self) -> Locator:
-        return self.field(L.IDENTIFIER)
-
     def wait_for_autofill(self, timeout_s: float) -> "StructurePage":
         """Wait for the INSEE lookup: nothing busy any more and the identifier set."""
         try:
             self.busy().first.wait_for(state="detached", timeout=timeout_s * 1000)
-            expect(self.identifier()).not_to_have_value("", timeout=timeout_s * 1000)
+            expect(self.find(self.IDENTIFIER)).not_to_have_value("", timeout=timeout_s * 1000)
         except AssertionError as exc:
             raise TechnicalFault(f"{self.SCREEN}: the identifier stayed empty", screen=self.SCREEN) from exc
         except PlaywrightTimeout as exc:
-            self.raise_for_errors()
+            raise_for_messages(self.page, self.SCREEN)
             raise TechnicalFault(
                 f"{self.SCREEN}: the INSEE autofill did not finish within {timeout_s:g} s", screen=self.SCREEN
             ) from exc
-        self.raise_for_errors()
+        raise_for_messages(self.page, self.SCREEN)
         return self
 
     def read_company(self) -> dict[str, str]:
         """What the portal autofilled: company name, address, postal code, city (visible ones)."""
         out: dict[str, str] = {}
-        for key, label in COMPANY_FIELDS.items():
-            loc = self.field(label)
-            out[key] = loc.input_value().strip() if loc.is_visible() else ""
+        for key, element in COMPANY_FIELDS.items():
+            loc = self.find(element)
+            out[key] = loc.input_value().strip() if loc.count() else ""
         return out
+
+    @staticmethod
+    def address_masked(company: dict[str, str]) -> bool:
+        """INSEE gave no address (a non-diffusible record): "INSEE not diffusible" must be ticked."""
+        return any(company.get(k, "") in ("", L.INSEE_MASKED) for k in ("address", "postal_code", "city"))
 
     def fill_company(self, **values: str | None) -> "StructurePage":
         """Overwrite company fields (keys of COMPANY_FIELDS) with the given non-empty values."""
         for key, value in values.items():
             if value:
-                self.field(COMPANY_FIELDS[key]).fill(value)
+                self.find(COMPANY_FIELDS[key]).fill(value)
         return self
-
-    def non_diffusible_box(self) -> Locator:
-        return self.page.get_by_role("checkbox", name=L.NON_DIFFUSIBLE, exact=True)
 
     def set_non_diffusible(self) -> "StructurePage":
         """Tick "INSEE not diffusible": the address, postal code, city and country get masked."""
-        self.non_diffusible_box().check()
-        self.field(L.POSTAL_CODE).wait_for(state="hidden", timeout=self.timeout_ms)
+        self.find(self.NON_DIFFUSIBLE).check()
+        self.find(COMPANY_FIELDS["postal_code"]).wait_for(state="hidden", timeout=self.timeout_ms)
         return self
 
     def add_notification_email(self, email: str) -> "StructurePage":
         """The "+" of the "Option" box reveals "Notification email address"; type it there."""
-        field = self.field(L.NOTIFICATION_EMAIL)
-        if not field.is_visible():
-            self.button(L.ADD_NOTIFICATION_EMAIL).click()
-        field.fill(email)
+        if not self.shows(self.NOTIFICATION_EMAIL):
+            self.find(self.ADD_NOTIFICATION).click()
+        self.find(self.NOTIFICATION_EMAIL).fill(email)
         return self
 
     def fill_contact(
         self, first_name: str, last_name: str, phone: str, job_title: str | None = None
     ) -> "StructurePage":
-        self.field(L.FIRST_NAME).fill(first_name)
-        self.field(L.LAST_NAME).fill(last_name)
-        self.field(L.PHONE).fill(phone)
+        self.find(self.FIRST_NAME).fill(first_name)
+        self.find(self.LAST_NAME).fill(last_name)
+        self.find(self.PHONE).fill(phone)
         if job_title:
-            self.field(L.JOB_TITLE).fill(job_title)
+            self.find(self.JOB_TITLE).fill(job_title)
         return self
 
     def accept_terms(self) -> "StructurePage":
-        self.page.get_by_role("checkbox", name=L.ACCEPT_TERMS, exact=True).check()
+        self.find(self.TERMS).check()
         return self
 
     def missing_required(self) -> list[str]:
         """Labels of the required, visible fields still empty (checked before Validate)."""
-        form = self.button(L.VALIDATE).locator("xpath=ancestor::form[1]")
+        form = self.find(self.VALIDATE).locator("xpath=ancestor::form[1]")
         root = form if form.count() else self.page.locator("body")
         return [re.sub(r"\s+", " ", t) for t in root.evaluate(_MISSING_REQUIRED_JS)]
 
-    def validate(self):
+    def validate(self) -> "WorkAreasPage":
         """Press "Validate"; return step 3 (WorkAreasPage), or raise what the portal said."""
-        from bot.pages.work_areas import WorkAreasPage
-
-        self.press(self.button(L.VALIDATE), L.VALIDATE)
-        step3 = WorkAreasPage(self.page, self.timeout_s)
-        self.wait_for_any({"step3": step3.landmark()})
-        return step3
+        return self.press(self.VALIDATE, WorkAreasPage)

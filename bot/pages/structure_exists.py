@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Locator
-
 from bot import labels as L
 from bot.pages.base import BasePage
+from bot.pages.elements import Element, Role
 
 _MASKED_EMAIL = re.compile(r"[\w.+*-]*\*[\w.+*-]*@[\w.*-]+")
 
@@ -15,9 +14,8 @@ class StructureExistsPage(BasePage):
     """Shows the primary manager's masked email and "Request to join this structure"."""
 
     SCREEN = "structure already exists"
-
-    def landmark(self) -> Locator:
-        return self.heading(L.EXISTS_HEADING)
+    JOIN = Element(Role.control, L.EXISTS_JOIN)
+    REQUIRED = (JOIN,)
 
     def manager_hint(self) -> str | None:
         """The primary manager's masked email as shown (e.g. "j***@example.fr"), if any."""
@@ -26,5 +24,11 @@ class StructureExistsPage(BasePage):
 
     def request_to_join(self) -> None:
         """Press "Request to join this structure" and wait for the portal to take it."""
-        self.press(self.button(L.EXISTS_JOIN), L.EXISTS_JOIN)
-        self.wait_for_any({"sent": self.page.get_by_text(L.JOIN_SENT)})
+        self.press(self.JOIN, JoinSentPage)
+
+
+class JoinSentPage(BasePage):
+    """The portal's receipt for a join request."""
+
+    SCREEN = "join request sent"
+    REQUIRED = (Element(Role.text, L.JOIN_SENT),)

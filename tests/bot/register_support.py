@@ -3,7 +3,11 @@ flow in-process (real Chromium from pytest-playwright's session browser, the rea
 the real Dovecot over IMAP with TLS), and readers of the sandbox's state."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from playwright.sync_api import Browser, BrowserContext
@@ -26,6 +30,16 @@ BAD_CHECKSUM = "15543407900011"
 EXISTING = "43749388500010"
 CEA = "77568501900306"
 SEED_MANAGER = "manager@existing.example"
+
+
+CHORUS_BOT = str(Path(sys.executable).with_name("chorus-bot"))
+
+
+def chorus_bot(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run the `chorus-bot` command as a user runs it: a real process, the given CHORUS_* settings."""
+    return subprocess.run(
+        [CHORUS_BOT, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def settings_from(env: dict[str, str], **overrides: Any) -> Settings:

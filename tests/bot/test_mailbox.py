@@ -231,6 +231,36 @@ def test_a_dropped_connection_is_reopened(mail, mailbox, warnings):
     assert any(line.startswith("IMAP connection lost") for line in warnings)
 
 
+def test_a_server_restart_is_ridden_out_while_flows_wait(mail, warnings):
+    """Dovecot stops and starts again (same ports) while two flows wait: no waiter fails,
+    both get their mail. With ``login_checked`` (the batch's pre-flight logged in), even a
+    first connection refused is an outage, not a wrong setting."""
+    first, second = _address(), _address()
+    links = {first: _link(), second: _link()}
+    since = datetime.now(timezone.utc)
+    try:
+        with ActivationMailbox(_settings(mail), PORTAL, login_checked=True) as box, ThreadPoolExecutor(2) as pool:
+            mail.stop(keep=True)
+            waiting = {who: pool.submit(box.wait_for_link, who, since, 40) for who in links}
+            assert wait_for(lambda: any("IMAP connection lost" in line for line in warnings), 10)
+            mail.start()
+            for who, link in links.items():
+                _deliver(mail, who, link)
+            assert {who: future.result(timeout=40) for who, future in waiting.items()} == links
+    finally:
+        if not mail.alive():
+            mail.start()  # the session's sandbox needs it
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)  # polling what the log sink collected
+    return False
+
+
 def _kick(mail) -> None:
     done = subprocess.run(["doveadm", "-c", str(mail.config_file), "kick", SHARED], capture_output=True, timeout=10)
     assert done.returncode == 0, done.stderr

@@ -2,19 +2,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from register_support import CEA, account, log_in
-
-CHORUS_BOT = str(Path(sys.executable).with_name("chorus-bot"))
-
-
-def chorus_bot(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CHORUS_BOT, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
-    )
+from register_support import CEA, account, chorus_bot, log_in
 
 
 def test_cli_register_then_credentials_log_in(portal, bot_env, browser, mailbox_address):

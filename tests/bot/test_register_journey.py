@@ -59,12 +59,12 @@ def test_french_home_and_cookie_banner(page: Page, sandbox, portal):
     expect(page.get_by_role("link", name="Créer un compte")).to_be_visible()
     expect(page.get_by_role("button", name="Tout accepter")).to_be_visible()
     home.switch_to_english().accept_cookies()
-    expect(page.get_by_role("link", name=L.HOME_CREATE_ACCOUNT, exact=True)).to_be_visible()
-    expect(page.get_by_role("button", name=L.COOKIES_ACCEPT)).to_be_hidden()
+    expect(page.get_by_role("link", name=L.HOME_CREATE_ACCOUNT.name, exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=L.COOKIES_ACCEPT.name)).to_be_hidden()
     page.reload()
-    expect(page.get_by_role("button", name=L.COOKIES_ACCEPT)).to_be_hidden()
+    expect(page.get_by_role("button", name=L.COOKIES_ACCEPT.name)).to_be_hidden()
     home.switch_to_english().accept_cookies()  # both idempotent: nothing to do the second time
-    expect(page.get_by_role("link", name=L.HOME_CREATE_ACCOUNT, exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=L.HOME_CREATE_ACCOUNT.name, exact=True)).to_be_visible()
 
 
 def test_dry_run_creates_nothing(runner, portal, mailbox_address):

@@ -1,13 +1,19 @@
-"""Helpers of the trace tests: the test site's token and the artifact scanner."""
+"""Helpers of the trace tests: the test site's token, the artifact scanner, and the activation
+links a run's mails carried (secrets to look for)."""
 from __future__ import annotations
 
+import ssl
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
+from imap_tools import MailBox
+
+from bot.mail import parse_mail
 from bot.secrets import SecretRegistry
 
 TOKEN = "act-7Hq2pX9vLw3RzT5kN8mB4cJ6"
+SHARED = "ap@ssc.example"  # the sandbox's shared mailbox: every ap+<detail>@ address lands there
 
 
 def artifact_blobs(root: Path) -> Iterator[tuple[str, bytes]]:
@@ -32,3 +38,13 @@ def scan(root: Path, *values: str) -> list[str]:
         hits += [f"{name}: {form}" for form in scanner.scan_bytes(data)]
         hits += [f"file name {name}" for value in values if value in name]
     return hits
+
+
+def activation_links(sandbox, emails: set[str]) -> list[str]:
+    """Every activation link the portal mailed to `emails` (read as a person would, over IMAPS)."""
+    context = ssl.create_default_context(cafile=str(sandbox.mail.ca_file))
+    with MailBox(sandbox.mail.host, sandbox.mail.imaps_port, ssl_context=context).login(
+        SHARED, sandbox.mail.password
+    ) as box:
+        mails = [parse_mail(msg.obj.as_bytes()) for msg in box.fetch(mark_seen=False)]
+    return [m.link for m in mails if m.link and any(m.addressed_to(e) for e in emails)]

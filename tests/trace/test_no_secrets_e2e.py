@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 import uuid
@@ -20,31 +19,18 @@ import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from imap_tools import MailBox
 from playwright.sync_api import expect
-from secret_scan import scan
+from secret_scan import activation_links, scan
 from trace_viewer import snapshot_after, trace_viewer
 
 from bot import labels as L
 from bot.credentials import CredentialStore
-from bot.mail import parse_mail
 
 CHORUS_BOT = str(Path(sys.executable).with_name("chorus-bot"))
-SHARED = "ap@ssc.example"
 SUPPLIERS = [  # active, diffusible SIRETs of fixtures/insee (the sandbox is reset before the test)
     ("80743987200019", "Claire", "Dupré", "Boulangerie Dupré SARL", "69003", "Lyon"),
     ("75498885500013", "Julien", "Roux", "Atelier Lumière SAS", "13001", "Marseille"),
 ]
-
-
-def activation_links(sandbox, emails: set[str]) -> list[str]:
-    """Every activation link the portal mailed to `emails` (read as a person would, over IMAPS)."""
-    context = ssl.create_default_context(cafile=str(sandbox.mail.ca_file))
-    with MailBox(sandbox.mail.host, sandbox.mail.imaps_port, ssl_context=context).login(
-        SHARED, sandbox.mail.password
-    ) as box:
-        mails = [parse_mail(msg.obj.as_bytes()) for msg in box.fetch(mark_seen=False)]
-    return [m.link for m in mails if m.link and any(m.addressed_to(e) for e in emails)]
 
 
 def test_a_traced_debug_batch_leaves_no_secret_anywhere(portal, sandbox, bot_env, browser, tmp_path):
@@ -128,4 +114,4 @@ def test_a_traced_debug_batch_leaves_no_secret_anywhere(portal, sandbox, bot_env
         listed = viewer.locator("body").inner_text()
         assert "/account/activate?token=********" in listed
         activated = snapshot_after(viewer, "Recording resumed")
-        expect(activated.get_by_text(L.ACTIVATED)).to_be_visible(timeout=20_000)
+        expect(activated.get_by_text(L.ACTIVATED.name)).to_be_visible(timeout=20_000)

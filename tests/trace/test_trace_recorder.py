@@ -14,9 +14,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from bot.errors import TechnicalFault
 from bot.logs import setup_logging
+from bot.runtemp import run_temp_dir
 from bot.secrets import registry
 from bot.settings import Settings
-from bot.tracing import TraceRecorder
+from bot.tracing import SPOOL_DIR, TraceRecorder
 
 from secret_scan import TOKEN, scan
 from trace_viewer import snapshot_after, trace_viewer
@@ -55,6 +56,17 @@ def settings(tmp_path, request) -> Settings:
 
 
 @pytest.fixture
+def run_temp() -> Iterator[Path]:
+    """The run's private temporary folder, as every command sets it: segments wait there."""
+    with run_temp_dir() as folder:
+        yield folder
+
+
+def zips(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.zip"))
+
+
+@pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context()
     yield ctx
@@ -77,7 +89,7 @@ def type_secrets(page: Page, password: str, answer: str) -> None:
     page.get_by_role("button", name="Validate").click()
 
 
-def test_trace_holds_no_secret_and_still_shows_the_steps(context, settings, site, tmp_path):
+def test_trace_holds_no_secret_and_still_shows_the_steps(run_temp, context, settings, site, tmp_path):
     password, answer = new_secrets()
     recorder = TraceRecorder(context, settings, "run-trace-test", SIRET)
     recorder.start()
@@ -103,6 +115,9 @@ def test_trace_holds_no_secret_and_still_shows_the_steps(context, settings, site
     urls = {e["snapshot"]["frameUrl"] for e in events if e["type"] == "frame-snapshot"}
     assert f"{site}/activate?token=********" in urls  # the activation page is shown, token masked
     assert f"{site}/activated" in urls  # and the page after it
+    with zipfile.ZipFile(kept) as archive:  # CHORUS_TRACE_SCREENSHOTS is off by default
+        assert not [name for name in archive.namelist() if name.endswith(".jpeg")]
+    assert zips(run_temp) == []  # the segments and the merge are gone
 
     assert_opens_in_trace_viewer(context.browser, Path(kept))
 
@@ -122,7 +137,7 @@ def assert_opens_in_trace_viewer(browser: Browser, trace_zip: Path) -> None:
 
 
 @pytest.mark.parametrize("settings", ["retain-on-failure"], indirect=True)
-def test_failure_inside_the_secret_section_keeps_clean_artifacts(context, settings, site, tmp_path):
+def test_failure_inside_the_secret_section_keeps_clean_artifacts(run_temp, context, settings, site, tmp_path):
     """The portal refuses the form and echoes the answer back into the page: the attempt
     fails with secrets on screen. Trace, screenshot, HTML and log tail must still be clean."""
     password, answer = new_secrets()
@@ -158,6 +173,7 @@ def test_failure_inside_the_secret_section_keeps_clean_artifacts(context, settin
     assert (attempt / "failure.png").read_bytes().startswith(b"\x89PNG")
     methods = [m for m, _ in actions(trace_events(attempt / "trace.zip"))]
     assert "fill" in methods and methods.count("click") == 1  # up to the activation page, no further
+    assert zips(run_temp) == [] and zips(settings.artifacts_dir) == [attempt / "trace.zip"]
 
 
 def test_recording_waits_until_the_page_no_longer_shows_a_secret(context, settings, site, tmp_path):
@@ -184,11 +200,37 @@ def test_recording_waits_until_the_page_no_longer_shows_a_secret(context, settin
 
 
 @pytest.mark.parametrize("settings", ["retain-on-failure"], indirect=True)
-def test_retain_on_failure_deletes_a_successful_attempt(context, settings, site):
-    recorder = TraceRecorder(context, settings, "run-trace-test", SIRET)
+def test_retain_on_failure_deletes_a_successful_attempt_unscrubbed(run_temp, context, settings, site):
+    """Segments wait unscrubbed in the run's private temporary folder only (never under the
+    artifacts folder); a success deletes them there, so it costs no scrub and leaves nothing."""
+    recorder = TraceRecorder(context, settings, "run-trace-test", SIRET, attempt=1)
     recorder.start()
     page = context.new_page()
-    page.goto(site + "/")
+    open_activation_page(page, site)
+    with recorder.secret_section():
+        spooled = zips(run_temp)
+        assert [p.parent.parent for p in spooled] == [run_temp / SPOOL_DIR]
+        assert scan(run_temp, TOKEN)  # unscrubbed: why it may only wait in a private, swept folder
+        assert spooled[0].parent.stat().st_mode & 0o777 == 0o700
+        assert zips(settings.artifacts_dir) == []
+        page.goto(site + "/activated")
+    assert recorder.finish(failed=False) is None
+    assert not (settings.artifacts_dir / "run-trace-test" / SIRET).exists()
+    assert zips(run_temp) == [] and list((run_temp / SPOOL_DIR).iterdir()) == []
+
+
+@pytest.mark.parametrize("settings", ["retain-on-failure"], indirect=True)
+def test_retain_on_failure_outside_a_run_temp_folder_scrubs_each_segment(context, settings, site, tmp_path):
+    """A recorder used outside ``run_temp_dir`` has no private spool: each segment is scrubbed
+    as soon as it is saved in the attempt folder, as a hard kill could leave it there."""
+    recorder = TraceRecorder(context, settings, "run-trace-test", SIRET, attempt=1)
+    recorder.start()
+    page = context.new_page()
+    open_activation_page(page, site)
+    with recorder.secret_section():
+        assert [p.name for p in zips(settings.artifacts_dir)] == [".segment-01.zip"]
+        assert scan(tmp_path, TOKEN) == []
+        page.goto(site + "/activated")
     assert recorder.finish(failed=False) is None
     assert not (settings.artifacts_dir / "run-trace-test" / SIRET).exists()
 

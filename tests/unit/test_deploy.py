@@ -50,6 +50,10 @@ def test_service_unit():
     assert exec_start[1] == "batch" and "--report" in exec_start
     assert "%" not in service["Service"]["ExecStart"]  # no accidental systemd specifier
     check_cli_args(exec_start[1:])
+    # A changed portal stops the unit before the batch touches any supplier.
+    pre = shlex.split(service["Service"]["ExecStartPre"])
+    assert pre[:2] == [INSTALLED_BOT, "check-site"]
+    check_cli_args(pre[1:])
 
 
 def test_timer_unit():
@@ -115,9 +119,12 @@ def test_cron_line():
     assert "%" not in command  # cron turns % into newlines
     assert "flock" not in command  # the bot locks itself
     assert re.search(r">>\s*/var/log/chorus-bot/\S+\s+2>&1$", command), "logs to a file"
-    argv = shlex.split(command.split("&&", 1)[1].split(">>")[0])
-    assert argv[0] == "chorus-bot"
-    check_cli_args(argv[1:])
+    steps = [shlex.split(step.split(">>")[0]) for step in command.split("&&")]
+    assert steps[0][0] == "cd"
+    # check-site first: a changed portal stops the night before the batch touches any supplier.
+    assert [argv[:2] for argv in steps[1:]] == [["chorus-bot", "check-site"], ["chorus-bot", "batch"]]
+    for argv in steps[1:]:
+        check_cli_args(argv[1:])
     sh = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert sh.returncode == 0, sh.stderr
 
