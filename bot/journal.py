@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.models import RegistrationResult, Status, Supplier
+from bot.private import private_dir, private_opener, private_sqlite
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -76,6 +77,21 @@ class JournalEntry:
     def outcome(self) -> Status | None:
         """The final status of the last finished attempt, None while running or interrupted."""
         return None if self.status == RUNNING else Status(self.status)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One batch run, so that its report can be rebuilt later (``chorus-bot report``).
+
+    ``settings``: what the report shows of the run's settings, never a secret. ``results``:
+    the run's report lines (bad rows and suppliers left alone included), None while the run
+    goes on or when it was killed before its end."""
+
+    run_id: str
+    started_at: datetime
+    settings: dict[str, Any] = field(default_factory=dict)
+    finished_at: datetime | None = None
+    results: list[RegistrationResult] | None = None
 
 
 def is_final(entry: JournalEntry | None, retry_failed: bool = False) -> bool:
@@ -132,6 +148,18 @@ class Journal(ABC):
         """Record the outcome of an attempt (``activated`` also sets the checkpoint ``done``)."""
 
     @abstractmethod
+    def start_run(self, run_id: str, settings: dict[str, Any]) -> None:
+        """Record that a batch run starts, with the settings its report shows (never a secret)."""
+
+    @abstractmethod
+    def finish_run(self, run_id: str, results: list[RegistrationResult]) -> None:
+        """Record the end of a run and its report lines."""
+
+    @abstractmethod
+    def run(self, run_id: str | None = None) -> RunRecord | None:
+        """That run, or the latest one started; None when the journal holds no such run."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> "Journal":
@@ -165,6 +193,17 @@ CREATE TABLE IF NOT EXISTS suppliers (
 )
 """
 
+# Added after the suppliers table: a journal written before it exists gets it at its next run.
+_RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        TEXT PRIMARY KEY,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    settings_json TEXT NOT NULL,
+    results_json  TEXT
+)
+"""
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
@@ -186,8 +225,7 @@ class SqliteJournal(Journal):
     """SQLite (WAL) journal. One connection per thread (and per process after a fork)."""
 
     def __init__(self, db_path: Path | str):
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path = private_sqlite(db_path)  # personal data: 0600, as are its -wal and -shm
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -328,6 +366,40 @@ class SqliteJournal(Journal):
             if cur.rowcount != 1:
                 raise KeyError(f"SIRET {result.siret} is not in the journal (start_attempt first)")
 
+    # -- runs ------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, settings: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(_RUNS_SCHEMA)
+            db.execute(
+                "INSERT INTO runs (run_id, started_at, settings_json) VALUES (?, ?, ?)",
+                (run_id, _now(), json.dumps(settings, ensure_ascii=False)),
+            )
+
+    def finish_run(self, run_id: str, results: list[RegistrationResult]) -> None:
+        lines = json.dumps([result.model_dump(mode="json") for result in results], ensure_ascii=False)
+        with self._write() as db:
+            db.execute("UPDATE runs SET finished_at = ?, results_json = ? WHERE run_id = ?", (_now(), lines, run_id))
+
+    def run(self, run_id: str | None = None) -> RunRecord | None:
+        db = self._conn()
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+            return None
+        if run_id is None:
+            row = db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
+        else:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        results = json.loads(row["results_json"]) if row["results_json"] else None
+        return RunRecord(
+            run_id=row["run_id"],
+            started_at=datetime.fromisoformat(row["started_at"]),
+            settings=json.loads(row["settings_json"]),
+            finished_at=_dt(row["finished_at"]),
+            results=None if results is None else [RegistrationResult.model_validate(r) for r in results],
+        )
+
 
 def _column_value(name: str, value: Any) -> Any:
     if name == "artifacts":
@@ -380,8 +452,8 @@ class RunLock:
         """Take the lock; with ``wait=False`` return False at once when it is held."""
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.path.parent)
+        fd = private_opener(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

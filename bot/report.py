@@ -21,6 +21,7 @@ from typing import Any
 from rich.table import Table
 
 from bot.models import RegistrationResult, Status
+from bot.private import private_dir
 from bot.secrets import registry
 
 CSV_COLUMNS = (
@@ -52,8 +53,14 @@ def write_report(results: Iterable[RegistrationResult], path: Path | str) -> Pat
     elif suffix == ".csv":
         text = _csv_text(rows)
     else:
-        raise ValueError(f"report {path}: the name must end in .json or .csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"report {path}: the name must end in .json or .csv (HTML: bot.report_html)")
+    return write_text_atomically(path, text)
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write a report file: 0600 in a 0700 folder if new, whole or not at all; returns the path."""
+    private_dir(path.parent)
+    # mkstemp makes the file 0600, and the rename keeps it: the report names people.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:

@@ -37,7 +37,7 @@ def test_a_bad_file_exits_2_with_one_line_and_starts_nothing(bot, tmp_path):
         "(also accepted: phone number, téléphone, telephone, numéro de téléphone, tel, tél)"
     good = write_csv(tmp_path / "ok.csv", FRENCH_HEADER, supplier_rows(1, "x"), encoding="utf-8-sig")
     bad_report = bot.run("batch", str(good), "--report", str(tmp_path / "report.txt"))
-    assert bad_report.returncode == 2 and "must end in .json or .csv" in bad_report.stderr
+    assert bad_report.returncode == 2 and "must end in .json, .csv or .html" in bad_report.stderr
     assert not bot.state_db.exists(), "nothing may start before the file and options are known good"
 
 

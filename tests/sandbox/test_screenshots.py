@@ -1,4 +1,5 @@
-"""scripts/screenshots.py walks every screen and writes one real PNG per screen (docs/SANDBOX.md shows them)."""
+"""scripts/screenshots.py walks every screen and writes one real PNG per screen (docs/SANDBOX.md shows them),
+then one of a batch's HTML report (README.md shows it)."""
 from __future__ import annotations
 
 import struct
@@ -13,6 +14,7 @@ SCREENS = [
     "05-step2-autofill-spinner", "06-step2-structure", "07-step3-work-areas", "08-step4-created",
     "09-activation-expired-link", "10-activation-invalid-link", "11-activation", "12-activated",
     "13-login", "14-login-verification-code", "15-workspace", "16-maintenance",
+    "report",
 ]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -35,7 +37,7 @@ def _png(path: Path) -> tuple[int, int, bytes]:
 
 def test_the_script_writes_one_valid_non_trivial_png_per_screen(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], capture_output=True, text=True,
-                         timeout=240)
+                         timeout=280)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == [str(tmp_path / f"{name}.png") for name in SCREENS]  # file names only
     assert sorted(p.stem for p in tmp_path.iterdir()) == SCREENS
