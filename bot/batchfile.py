@@ -11,11 +11,11 @@ Only a file that cannot be read at all (or lacks a required column) is fatal:
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +71,9 @@ _PHONE = re.compile(r"\+?[0-9 .()\-\u00a0]{6,30}")
 class BatchFileError(Exception):
     """The file cannot be used at all. ``str(exc)`` is one line naming the file and the cause."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(_printable(message))  # a title or a path may hold a line break
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -89,6 +92,14 @@ class RowError:
 class BatchInput:
     suppliers: list[tuple[int, Supplier]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+
+
+def _printable(text: str) -> str:
+    """The text with line breaks and other invisible characters as escapes (``\\n``, ``\\xa0``).
+
+    Messages quote what the file said, and must stay one line: the CLI prints one per bad row.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _norm(text: str) -> str:
@@ -112,7 +123,7 @@ def read_batch(path: Path | str) -> BatchInput:
         rows = _xlsx_rows(path, data)
     elif data.startswith(b"\xd0\xcf\x11\xe0"):
         raise BatchFileError(f"{path}: old Excel .xls format is not supported; save it as .xlsx or CSV")
-    elif b"\0" in data[:4096]:
+    elif b"\0" in data[:4096] and not data.startswith(_UTF16_BOMS):
         raise BatchFileError(f"{path}: unknown format (expected CSV or XLSX)")
     else:
         rows = _csv_rows(path, data)
@@ -122,45 +133,78 @@ def read_batch(path: Path | str) -> BatchInput:
 # -- file formats ---------------------------------------------------------------------------
 
 
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def _decode(path: Path, data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
+    """UTF-8, else Windows-1252; UTF-16 with its BOM (Excel's "Unicode Text").
+
+    A byte order mark says what the file is: a UTF-8 one that is not UTF-8 throughout
+    (a row pasted from elsewhere) is an error, not Windows-1252 read as mojibake.
+    """
+    if data.startswith(_UTF16_BOMS):
+        encodings, problem = ("utf-16",), "is not UTF-16, as its byte order mark says"
+    elif data.startswith(codecs.BOM_UTF8):
+        encodings, problem = ("utf-8-sig",), "is not UTF-8, as its byte order mark says"
+    else:
+        encodings, problem = ("utf-8", "cp1252"), "is neither UTF-8 nor Windows-1252"
+    for encoding in encodings:
         try:
             return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise BatchFileError(f"{path}: text is neither UTF-8 nor Windows-1252")
+        except UnicodeDecodeError as exc:
+            error = exc
+    line = data[: error.start].decode(encodings[-1], "replace").count("\n") + 1
+    raise BatchFileError(f"{path}: line {line}: the text {problem}")
 
 
 def _csv_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """Each record with its line as a spreadsheet numbers it (a cell may hold line breaks)."""
     text = _decode(path, data)
-    header = next((line for line in text.splitlines() if line.strip()), "")
-    if not header:
-        raise BatchFileError(f"{path}: the file is empty")
-    delimiter = max((";", ",", "\t"), key=header.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    first_line = 1
+    line = 0
     try:
-        for row in reader:
-            yield first_line, row
-            first_line = reader.line_num + 1
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+        for line, row in enumerate(reader, start=1):
+            yield line, row
     except csv.Error as exc:
-        raise BatchFileError(f"{path}: line {reader.line_num}: {exc}") from None
+        raise BatchFileError(f"{path}: line {line + 1}: {exc}") from None
+
+
+def _delimiter(text: str) -> str:
+    """The one of ``;`` ``,`` tab that cuts the header into the most known column names, then cells.
+
+    Not the most frequent character: "Notes, remarques" in a semicolon file has commas too.
+    """
+
+    def score(delimiter: str) -> tuple[int, int]:
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = next((row for row in rows if any(cell.strip() for cell in row)), [])
+        return sum(_norm(cell) in _ALIASES for cell in header), len(header)
+
+    return max((";", ",", "\t"), key=score)
 
 
 def _xlsx_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
+    # A damaged workbook fails in zipfile, zlib, the XML parser or openpyxl, with a dozen exception
+    # types, at opening or (read-only mode parses lazily) at any row: all mean "cannot be read".
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise BatchFileError(f"{path}: not a readable XLSX workbook ({exc})") from None
+    except Exception as exc:
+        raise _unreadable_xlsx(path, exc) from None
     try:
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some writers store wrong dimensions; read every row
         for line, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield line, [_cell_text(value) for value in cells]
+    except Exception as exc:
+        raise _unreadable_xlsx(path, exc) from None
     finally:
         workbook.close()
+
+
+def _unreadable_xlsx(path: Path, exc: Exception) -> BatchFileError:
+    return BatchFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def _cell_text(value: object) -> str:
@@ -211,7 +255,7 @@ def _parse(path: Path, rows: Iterable[tuple[int, list[str]]]) -> BatchInput:
         try:
             supplier = _supplier(values)
         except _BadRow as exc:
-            out.errors.append(RowError(line, str(exc), values.get("siret", ""), values.get("email", "")))
+            out.errors.append(RowError(line, _printable(str(exc)), values.get("siret", ""), values.get("email", "")))
             continue
         email_key = supplier.email.lower()
         if supplier.siret in first_siret:
@@ -276,7 +320,7 @@ def _restore_zeros(value: str, width: int, lost: int) -> str:
     Only for a bare number (as Excel writes it back): "01000" typed in a number cell
     comes out as 1000. A value typed with spaces is left alone (then checked as typed).
     """
-    if value.isdigit() and width - lost <= len(value) < width:
+    if value.isascii() and value.isdigit() and width - lost <= len(value) < width:
         return value.zfill(width)
     return value
 
