@@ -6,6 +6,12 @@ it, else a poll every ``CHORUS_IMAP_POLL_S``) and hands each mail to the flow wh
 login email it was sent to. Flows only register a waiter and sleep on an event; the
 connection is touched by the watcher thread alone, so nothing else needs its lock.
 
+Outages: once the server has taken our login (here, or in the caller's pre-flight), a
+lost connection (a mail server restart, a network blip) is re-opened with back-off (0.5 s
+doubling to 10 s) while the flows keep waiting, each until its own timeout: a restart
+costs no attempt. A server never reached at all fails the waiters after one retry, since
+a setting is then the likely cause.
+
 Which mail: from ``CHORUS_MAIL_FROM``, to exactly the login email (with its "+detail":
 ``ap+a@`` and ``ap+b@`` share the mailbox ``ap@`` but are two accounts), received after
 ``since`` (taken before the click that sends it; less 5 s of clock skew), with the activation subject,
@@ -52,9 +58,14 @@ CLOCK_SKEW = timedelta(seconds=5)
 # lost on the way, and far below the 29 minutes after which servers drop an idle client.
 IDLE_RENEW_S = 30.0
 CONNECT_TIMEOUT_S = 30.0
+# Reconnection back-off once a connection that worked is lost (server restart, network blip).
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 10.0
 FETCH_CHUNK = 50
 
-_TOKEN_URL = re.compile(r"https?://[^\s\"'<>]+?/account/activate\?token=[^\s\"'<>]+")
+_URL = re.compile(r"https?://[^\s\"'<>]+")
+_TOKEN_PATH = "/account/activate?token="
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "[^"]+"')
 _UID = re.compile(rb"UID (\d+)")
 _NETWORK_ERRORS = (OSError, EOFError, imaplib.IMAP4.error, ImapToolsError, TechnicalFault)
@@ -64,7 +75,8 @@ _NETWORK_ERRORS = (OSError, EOFError, imaplib.IMAP4.error, ImapToolsError, Techn
 
 
 class _AnchorParser(HTMLParser):
-    """Collects (href, text) of every <a>; attribute values come back unescaped."""
+    """Collects (href, text) of every <a>; hrefs unescaped, without the tabs and line breaks
+    a browser drops from a URL (a mailer may fold a long attribute)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -83,7 +95,8 @@ class _AnchorParser(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "a" and self._href is not None:
-            self.anchors.append((self._href.strip(), " ".join("".join(self._text).split())))
+            href = _TAB_OR_NEWLINE.sub("", self._href).strip()
+            self.anchors.append((href, " ".join("".join(self._text).split())))
             self._href = None
 
 
@@ -96,13 +109,29 @@ def extract_activation_link(msg_html_or_text: str) -> str | None:
     if not msg_html_or_text:
         return None
     parser = _AnchorParser()
-    parser.feed(msg_html_or_text)
-    parser.close()
+    try:
+        parser.feed(msg_html_or_text)
+        parser.close()
+    except AssertionError:
+        pass  # CPython's HTMLParser asserts on some malformed declarations ("<![x["): keep what came before
     for href, text in parser.anchors:
         if href and any(label in text.casefold() for label in MAIL_ACTIVATION_ANCHORS):
             return href
-    match = _TOKEN_URL.search(unescape(msg_html_or_text))
-    return match.group(0).rstrip(".,;:!?)]}") if match else None
+    return _first_token_url(unescape(msg_html_or_text))
+
+
+def _first_token_url(text: str) -> str | None:
+    """The first URL of the text with the activation path and a token, less trailing punctuation.
+
+    Each run of URL characters is looked at once: a lazy regex up to the path would rescan the
+    rest of a long run from each "http" in it (quadratic: seconds for a 40 kB mail).
+    """
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        path = url.find(_TOKEN_PATH, url.index("//") + 3)  # at least one character of host
+        if path != -1 and len(url) > path + len(_TOKEN_PATH):
+            return url.rstrip(".,;:!?)]}")
+    return None
 
 
 def is_portal_link(link: str, portal: str) -> bool:
@@ -114,6 +143,8 @@ def is_portal_link(link: str, portal: str) -> bool:
     try:
         got = urlsplit(link)
         want = urlsplit(portal if "://" in portal else f"//{portal}")
+        if "\\" in got.netloc:  # a browser ends the host at a backslash: http://evil\@portal/ opens evil
+            return False
         if want.scheme and got.scheme.lower() != want.scheme.lower():
             return False
         if not got.hostname or got.hostname != want.hostname:
@@ -169,6 +200,16 @@ def _base_mailbox(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
+def _decoded(msg: MailMessage, name: str) -> str:
+    """``msg.subject``, ``.from_``, ``.html`` or ``.text``; "" when the mail names a charset
+    that cannot decode leniently (imap_tools decodes with errors="ignore", which codecs such as
+    idna or "undefined" refuse with a UnicodeError): such a part is no activation mail's."""
+    try:
+        return getattr(msg, name) or ""
+    except UnicodeError:
+        return ""
+
+
 def parse_mail(raw: bytes) -> ParsedMail:
     """Decode one RFC 822 mail (MIME, quoted-printable, encoded headers) into a ``ParsedMail``."""
     msg = MailMessage.from_bytes(raw)
@@ -178,12 +219,12 @@ def parse_mail(raw: bytes) -> ParsedMail:
     except (ValueError, OverflowError):
         date = None
     return ParsedMail(
-        sender=(msg.from_ or "").casefold(),
+        sender=_decoded(msg, "from_").casefold(),
         recipients=_addresses(headers.get_all("To", []) + headers.get_all("Cc", [])),
         envelope=_addresses(headers.get_all("Delivered-To", []) + headers.get_all("X-Original-To", [])),
-        subject=" ".join(msg.subject.split()),
+        subject=" ".join(_decoded(msg, "subject").split()),
         date=date,
-        link=extract_activation_link(msg.html) or extract_activation_link(msg.text),
+        link=extract_activation_link(_decoded(msg, "html")) or extract_activation_link(_decoded(msg, "text")),
     )
 
 
@@ -204,6 +245,21 @@ class _Waiter:
     error: BaseException | None = None
 
 
+@dataclass
+class _Outage:
+    """A lost IMAP connection being re-established: when it began, the next back-off."""
+
+    began: float = field(default_factory=time.monotonic)
+    delay: float = RECONNECT_FIRST_S
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.began
+
+    def next_delay(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, RECONNECT_MAX_S)
+        return delay
+
+
 @dataclass(frozen=True)
 class _Seen:
     """A fetched mail from MAIL_FROM, kept by UID so it is fetched once per connection."""
@@ -217,7 +273,9 @@ class _Seen:
 class ActivationMailbox:
     """One IMAP connection, shared by every flow of the process; thread-safe."""
 
-    def __init__(self, settings: Settings, portal_host: str) -> None:
+    def __init__(self, settings: Settings, portal_host: str, *, login_checked: bool = False) -> None:
+        """``login_checked``: the caller logged in with these settings already (``check_login``
+        as a pre-flight), so even a first connection that fails is an outage to ride out."""
         settings.require("imap_host", "imap_user", "imap_password")
         self._settings = settings
         self._portal = portal_host
@@ -230,6 +288,7 @@ class ActivationMailbox:
         os.set_blocking(self._wake_w, False)
         # touched by the watcher thread only (and by close() once it has stopped)
         self._box: BaseMailBox | None = None
+        self._reached = login_checked  # the server took our login once: a lost connection is an outage
         self._idle = False
         self._cache: dict[int, _Seen] = {}
         # When each link was last returned (our clock, as `since`). A caller asking with a
@@ -290,7 +349,8 @@ class ActivationMailbox:
     # -- the watcher thread --
 
     def _watch(self) -> None:
-        failures = 0
+        failures = 0  # network errors in a row before this mailbox ever connected
+        outage: _Outage | None = None  # a connection that worked is lost: ride it out
         while True:
             with self._lock:
                 if self._closed or not self._waiters:
@@ -299,6 +359,10 @@ class ActivationMailbox:
             try:
                 if self._box is None:
                     self._box = self._connect()
+                    self._reached = True
+                    if outage is not None:
+                        logger.info(f"IMAP connection back after {outage.seconds():.0f} s")
+                        outage = None
                 self._scan()
                 failures = 0
                 self._wait_for_news()
@@ -307,8 +371,16 @@ class ActivationMailbox:
                 self._fail_waiters(exc)
             except _NETWORK_ERRORS as exc:
                 self._disconnect()
+                if self._reached:
+                    # A server that answered before is restarting or briefly unreachable: the
+                    # flows keep waiting (each until its own timeout) while we reconnect.
+                    if outage is None:
+                        outage = _Outage()
+                        logger.warning(f"IMAP connection lost ({type(exc).__name__}): reconnecting")
+                    self._pause(outage.next_delay())
+                    continue
                 failures += 1
-                if failures > 1:
+                if failures > 1:  # never reached at all: a setting or the server is wrong, say so now
                     failures = 0
                     self._fail_waiters(exc if isinstance(exc, TechnicalFault) else self._fault(exc))
                 else:
@@ -316,6 +388,11 @@ class ActivationMailbox:
             except Exception as exc:  # a bug must reach the flows, not die silently in a thread
                 self._disconnect()
                 self._fail_waiters(self._fault(exc))
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep before a reconnection; a waiter arriving or leaving, or close(), cuts it short."""
+        select.select([self._wake_r], [], [], seconds)
+        self._drain_wake()
 
     def _fault(self, exc: BaseException) -> TechnicalFault:
         host, port = self._settings.imap_host, self._settings.effective_imap_port

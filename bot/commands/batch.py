@@ -24,7 +24,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 
 REQUIRED_SETTINGS = ("portal_url", "imap_host", "imap_user", "imap_password")
-REPORT_SUFFIXES = (".json", ".csv")
+REPORT_SUFFIXES = (".json", ".csv", ".html")
 
 
 @app.command()
@@ -34,7 +34,7 @@ def batch(
         None, "--concurrency", min=1, max=64, help="Suppliers in flight at once (default: CHORUS_CONCURRENCY)."
     ),
     report: Optional[Path] = typer.Option(
-        None, "--report", help="Write the report there (.json or .csv); {run_id} and {date} are replaced."
+        None, "--report", help="Write the report there (.json, .csv or .html); {run_id} and {date} are replaced."
     ),
     retry_failed: bool = typer.Option(
         False, "--retry-failed", help="Run again suppliers that ended failed or in a business outcome."
@@ -47,6 +47,7 @@ def batch(
     """Register every supplier of a CSV/XLSX file; resumable, one browser, progress bar."""
     from bot.batchfile import BatchFileError, read_batch
     from bot.flows.batch import run_batch
+    from bot.runtemp import run_temp_dir
 
     try:
         settings = load_settings()
@@ -54,7 +55,7 @@ def batch(
     except ConfigError as exc:
         raise fail_config(exc) from None
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
-        raise fail_config(ValueError(f"--report {report}: the name must end in .json or .csv"))
+        raise fail_config(ValueError(f"--report {report}: the name must end in .json, .csv or .html"))
     try:
         batch_input = read_batch(file)
     except BatchFileError as exc:
@@ -63,18 +64,19 @@ def batch(
     for error in batch_input.errors:
         err.print(f"bad row: {error}", highlight=False, markup=False)
     try:
-        run = run_batch(
-            settings,
-            batch_input.suppliers,
-            concurrency=concurrency,
-            retry_failed=retry_failed,
-            report_path=report,
-            dry_run=OPTS.dry_run,
-            wait_lock=wait_lock,
-            row_errors=batch_input.errors,
-            headless=False if OPTS.headed else None,
-            slow_mo=OPTS.slow_mo or None,
-        )
+        with run_temp_dir():  # Playwright's and Chromium's temporary files: private, removed, swept
+            run = run_batch(
+                settings,
+                batch_input.suppliers,
+                concurrency=concurrency,
+                retry_failed=retry_failed,
+                report_path=report,
+                dry_run=OPTS.dry_run,
+                wait_lock=wait_lock,
+                row_errors=batch_input.errors,
+                headless=False if OPTS.headed else None,
+                slow_mo=OPTS.slow_mo or None,
+            )
     except ConfigError as exc:
         raise fail_config(exc) from None
     except KeyboardInterrupt:
@@ -171,6 +173,7 @@ def demo(
     from bot.batchfile import read_batch
     from bot.flows.batch import run_batch
     from bot.report import results_table
+    from bot.runtemp import run_temp_dir
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = Path("artifacts") / f"demo-{stamp}"
@@ -184,11 +187,12 @@ def demo(
     try:
         console.print(f"sandbox portal: {sandbox.url} (mail server: Dovecot, shared mailbox {sandbox.env['CHORUS_IMAP_USER']})")
         settings = _demo_settings(sandbox.env, folder)
-        run = run_batch(
-            settings, batch_input.suppliers, concurrency=concurrency, report_path=folder / "report.json",
-            row_errors=batch_input.errors, dry_run=OPTS.dry_run,
-            headless=False if OPTS.headed else None, slow_mo=OPTS.slow_mo or None, console=console,
-        )
+        with run_temp_dir():  # after the sandbox started: its Dovecot keeps the usual temporary folder
+            run = run_batch(
+                settings, batch_input.suppliers, concurrency=concurrency, report_path=folder / "report.json",
+                row_errors=batch_input.errors, dry_run=OPTS.dry_run,
+                headless=False if OPTS.headed else None, slow_mo=OPTS.slow_mo or None, console=console,
+            )
     except ConfigError as exc:
         raise fail_config(exc) from None
     finally:

@@ -3,7 +3,8 @@
 `register` runs one supplier end to end and prints one line; its exit code follows the
 contract (0 activated, 1 needs a person, 2 usage/config, 3 technical failure).
 `credentials` is the only place a stored password or secret answer is ever shown: on
-stdout, on explicit request, never through the logger.
+stdout, on explicit request, never through the logger; `credentials --new-key` prints a
+fresh random CHORUS_SECRET_KEY the same way.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import typer
 from bot.cli import OPTS, app, fail_config
 from bot.errors import ConfigError
 from bot.models import RegistrationResult, Supplier
-from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE, exit_code, new_run_id
+from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_TECHNICAL, EXIT_USAGE, exit_code, new_run_id
 from bot.settings import Settings, load_settings
 
 
@@ -46,14 +47,21 @@ def register(
     from bot.flows.session import BrowserSession
     from bot.journal import Journal, LockBusy, RunLock
     from bot.logs import setup_logging
-    from bot.mail import ActivationMailbox
+    from bot.errors import TechnicalFault
+    from bot.mail import ActivationMailbox, check_login
+    from bot.runtemp import run_temp_dir
+    from bot.secrets import registry
     from bot.tracing import prune_runs
 
     try:
         settings = load_settings()
         settings.require("portal_url", "imap_host", "imap_user", "imap_password")
+        check_login(settings)  # pre-flight: a refused IMAP login stops here, before the portal is touched
     except ConfigError as exc:
         raise fail_config(exc) from None
+    except TechnicalFault as exc:
+        typer.echo(f"error: {registry.mask(exc.message)}: nothing was started", err=True)
+        raise typer.Exit(EXIT_TECHNICAL) from None
     supplier = Supplier(
         siret=siret,
         email=email,
@@ -73,9 +81,10 @@ def register(
     headless = False if OPTS.headed else None
     slow_mo = OPTS.slow_mo or None
     try:
-        with RunLock(settings.state_db), Journal(settings.state_db) as journal, BrowserSession(
+        # The browser closes (BrowserSession) before its temporary folder goes (run_temp_dir).
+        with RunLock(settings.state_db), run_temp_dir(), Journal(settings.state_db) as journal, BrowserSession(
             settings, headless=headless, slow_mo=slow_mo
-        ) as session, ActivationMailbox(settings, settings.portal_url) as mailbox:
+        ) as session, ActivationMailbox(settings, settings.portal_url, login_checked=True) as mailbox:
             flow = RegistrationFlow(
                 settings,
                 session.new_context,
@@ -94,11 +103,30 @@ def register(
 
 
 @app.command()
-def credentials(siret: str = typer.Option(..., "--siret", help="The SIRET of the account.")) -> None:
-    """Show the stored login email, password, secret question and answer of one account."""
+def credentials(
+    siret: Optional[str] = typer.Option(None, "--siret", help="The SIRET of the account."),
+    new_key: bool = typer.Option(
+        False, "--new-key", help="Print a fresh random key for CHORUS_SECRET_KEY (touches no store)."
+    ),
+) -> None:
+    """Show the stored login email, password, secret question and answer of one account
+    (--siret), or make a new random CHORUS_SECRET_KEY (--new-key)."""
     from bot.credentials import CredentialStore
+    from bot.credentials import new_key as make_key
     from bot.siret import normalise_siret
 
+    if new_key == (siret is not None):
+        raise fail_config(ValueError("give either --siret S or --new-key"))
+    if new_key:
+        # Only stdout: the key is never logged. Setting it is the user's step, before the store exists.
+        typer.echo(make_key())
+        typer.echo(
+            "Set it as CHORUS_SECRET_KEY (in .env or the service's environment file) before the first run"
+            " that stores credentials, and keep a copy: without it the stored passwords are lost."
+            " A state DB keeps the key it was made with.",
+            err=True,
+        )
+        return
     try:
         settings = load_settings()
         stored = CredentialStore(settings.state_db, settings.secret_key).get(normalise_siret(siret))
@@ -139,9 +167,10 @@ def _check_browser(settings: Settings) -> str | None:
     from playwright.sync_api import sync_playwright
 
     from bot.browser import launch_browser
+    from bot.runtemp import run_temp_dir
 
     try:
-        with sync_playwright() as playwright:
+        with run_temp_dir(), sync_playwright() as playwright:
             browser = launch_browser(playwright, settings)
             browser.close()
     except ConfigError as exc:
@@ -152,14 +181,12 @@ def _check_browser(settings: Settings) -> str | None:
 
 
 def _check_portal(settings: Settings) -> str | None:
-    import httpx
+    from bot.flows.gate import PortalDown, check_portal
 
     try:
-        answer = httpx.get(settings.portal_url + "/", timeout=15.0, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        return f"{settings.portal_url} unreachable: {type(exc).__name__}"
-    if answer.status_code >= 400:
-        return f"{settings.portal_url} answered HTTP {answer.status_code}"
+        check_portal(settings.portal_url, 15.0)
+    except PortalDown as exc:
+        return str(exc)
     return None
 
 

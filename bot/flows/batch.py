@@ -12,6 +12,11 @@
   exponential back-off up to ``MAX_ATTEMPTS``, business outcomes are returned at once.
 - Ctrl-C / SIGTERM: no new supplier starts; those in flight finish (a second signal ends
   the process at once: the write-ahead journal makes the next run resume them).
+- Pre-flight, before any supplier starts: the IMAP login (refused: ``ConfigError``, exit 2)
+  and the portal's home page (no answer at all: nothing starts, the journal is left as it
+  was, the report says why, exit 3).
+- While the portal is down (maintenance, no answer) the batch waits at a ``PortalGate``
+  instead of spending the suppliers' attempts against it (see ``bot.flows.gate``).
 """
 from __future__ import annotations
 
@@ -29,18 +34,20 @@ from rich.console import Console
 from bot.batchfile import RowError
 from bot.browser_server import BrowserServer, WorkerBrowser
 from bot.credentials import CredentialStore
-from bot.errors import ConfigError
+from bot.errors import ConfigError, TechnicalFault
+from bot.flows.gate import PortalDown, PortalGate, check_portal
 from bot.flows.registration import RegistrationFlow, register_with_retries
 from bot.journal import Journal, JournalEntry, RunLock, is_final
 from bot.logs import setup_logging
-from bot.mail import ActivationMailbox
+from bot.mail import ActivationMailbox, check_login
 from bot.models import RegistrationResult, Status, Supplier
 from bot.progress import BatchProgress
-from bot.report import summary_table, write_report
+from bot.report import summary_table, write_report, write_text_atomically
+from bot.report_html import HTML_REPORT, RunReport, load_run, render_html, run_settings
 from bot.runs import exit_code, new_run_id
 from bot.secrets import registry
 from bot.settings import Settings
-from bot.tracing import prune_runs, run_dir
+from bot.tracing import make_run_dir, prune_runs, run_dir
 
 JOIN_POLL_S = 0.5
 
@@ -140,6 +147,7 @@ class _Batch:
         setup_logging(settings, self.run_id)
         journal = self.journal = Journal(settings.state_db)
         try:
+            journal.start_run(self.run_id, run_settings(settings, concurrency, self.dry_run))
             todo: list[tuple[int, Supplier]] = []
             for index, (_, supplier) in enumerate(suppliers):
                 entry = journal.get(supplier.siret)
@@ -148,14 +156,20 @@ class _Batch:
                 else:
                     todo.append((index, supplier))
             skipped = len(suppliers) - len(todo)
+            gate = self._preflight() if todo else None
             mode = " (dry run)" if self.dry_run else ""
             self.console.print(
                 f"batch {self.run_id}{mode}: {len(todo)} supplier(s) to run, {skipped} already final"
                 f" in the journal, {len(row_errors)} bad row(s) skipped; concurrency {min(concurrency, max(1, len(todo)))}"
             )
             logger.info(f"batch: {len(todo)} to run, {skipped} final, {len(row_errors)} bad rows")
-            if todo:
-                self._run_workers(todo, journal, BrowserServer(settings, headless=self.headless), concurrency)
+            if self.abort_reason:
+                self.console.print(f"{self.abort_reason}: nothing was started", highlight=False, markup=False,
+                                   soft_wrap=True)
+                logger.error(f"{self.abort_reason}: nothing was started")
+            elif todo:
+                server = BrowserServer(settings, headless=self.headless)
+                self._run_workers(todo, journal, server, concurrency, gate)
         finally:
             journal.close()
 
@@ -165,8 +179,13 @@ class _Batch:
             exit_code=exit_code(results, dry_run=self.dry_run),
         )
         self.console.print(summary_table(results, title=f"Batch {self.run_id}"))
+        html = self._finish_run(results)
         if report_path is not None:
-            outcome.report_path = write_report(results, expand_report_path(report_path, self.run_id))
+            target = expand_report_path(report_path, self.run_id)
+            if target.suffix.lower() == ".html":
+                outcome.report_path = write_text_atomically(target, html or render_html(self._run_report()))
+            else:
+                outcome.report_path = write_report(results, target)
             self.console.print(f"report: {outcome.report_path}")
         if any(run_dir(settings, self.run_id).glob("*/attempt-*/trace.zip")):
             self.console.print(f"traces: {run_dir(settings, self.run_id)} (open one: playwright show-trace PATH)")
@@ -175,19 +194,61 @@ class _Batch:
         prune_runs(settings, keep=self.run_id)
         return outcome
 
+    def _finish_run(self, results: list[RegistrationResult]) -> str | None:
+        """Record the run's end in the journal and write its HTML report into its artifact
+        folder; returns the HTML. A failure here is logged, never lost work: the journal holds
+        the results and `chorus-bot report` rebuilds the file."""
+        with Journal(self.settings.state_db) as journal:
+            journal.finish_run(self.run_id, results)
+        try:
+            html = render_html(self._run_report())
+            path = write_text_atomically(make_run_dir(self.settings, self.run_id) / HTML_REPORT, html)
+        except Exception as exc:  # noqa: BLE001 - the batch's outcome stands without its HTML copy
+            logger.exception(f"HTML report not written: {type(exc).__name__}")
+            self.console.print(f"HTML report not written ({type(exc).__name__}): chorus-bot report --run {self.run_id}")
+            return None
+        self.console.print(f"HTML report: {path}", highlight=False, soft_wrap=True)
+        return html
+
+    def _run_report(self) -> RunReport:
+        with Journal(self.settings.state_db) as journal:
+            return load_run(journal, self.settings, self.run_id)
+
+    def _preflight(self) -> PortalGate | None:
+        """Before any supplier: the IMAP login (ConfigError propagates: exit 2), then the portal.
+
+        Sets ``abort_reason`` when nothing can start (IMAP or portal not answering at all);
+        else returns the run's gate, already closed if the portal answers an error page.
+        """
+        settings = self.settings
+        try:
+            check_login(settings)  # a wrong password stops here, before any account is created
+        except TechnicalFault as exc:
+            self.abort_reason = registry.mask(exc.message)
+            return None
+        gate = PortalGate(settings.portal_url, settings.page_timeout_s, self.console)
+        try:
+            check_portal(settings.portal_url, settings.page_timeout_s)
+        except PortalDown as exc:
+            if not exc.reachable:
+                self.abort_reason = f"the portal {exc}"
+                return None
+            gate.close(str(exc))  # e.g. a maintenance page: wait for its end, as after a fault
+        return gate
+
     # -- workers -------------------------------------------------------------------------
 
-    def _run_workers(self, todo, journal: Journal, server: BrowserServer, concurrency: int) -> None:
+    def _run_workers(self, todo, journal: Journal, server: BrowserServer, concurrency: int, gate: PortalGate) -> None:
         settings = self.settings
         work: queue.SimpleQueue[tuple[int, Supplier]] = queue.SimpleQueue()
         for item in todo:
             work.put(item)
         credentials = CredentialStore(settings.state_db, settings.secret_key)
         progress = BatchProgress(len(todo), interactive=self.interactive, console=self.console)
-        mailbox = ActivationMailbox(settings, settings.portal_url)
+        mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)  # by _preflight
         threads = [
             threading.Thread(
-                target=self._worker, args=(n, work, journal, server, mailbox, credentials, progress),
+                target=self._worker, args=(n, work, journal, server, mailbox, credentials, progress, gate),
                 name=f"batch-worker-{n}",
                 daemon=True,  # a second Ctrl-C ends the process at once; the journal resumes
             )
@@ -203,6 +264,7 @@ class _Batch:
             self._join()
         finally:
             _restore_handlers(previous)
+            gate.stop()
             progress.stop()
             if progress.interactive:
                 setup_logging(settings, self.run_id)
@@ -234,12 +296,13 @@ class _Batch:
 
     def _worker(
         self, n: int, work: queue.SimpleQueue, journal: Journal, server: BrowserServer,
-        mailbox: ActivationMailbox, credentials: CredentialStore, progress: BatchProgress,
+        mailbox: ActivationMailbox, credentials: CredentialStore, progress: BatchProgress, gate: PortalGate,
     ) -> None:
         """One thread: its own Playwright connection to the shared Chromium, one supplier at a time."""
         browser = WorkerBrowser(server, slow_mo=self.slow_mo)
-        flow = RegistrationFlow(
-            self.settings, browser.new_context, mailbox, journal, credentials, self.run_id, dry_run=self.dry_run
+        flow = _GatedFlow(
+            self.settings, browser.new_context, mailbox, journal, credentials, self.run_id, dry_run=self.dry_run,
+            gate=gate,
         )
         pace_s = self.settings.pace_ms / 1000
         try:
@@ -253,6 +316,10 @@ class _Batch:
                     return
                 if not first and self.stop.wait(pace_s):
                     work.put((index, supplier))
+                    return
+                if gate.gave_up:
+                    work.put((index, supplier))
+                    self._request_stop(gate.gave_up)
                     return
                 first = False
                 progress.started(supplier)
@@ -304,6 +371,22 @@ class _Batch:
             lines.append((line, result))
         lines += [(error.line, row_error_result(error)) for error in row_errors]
         return [result for _, result in sorted(lines, key=lambda pair: pair[0])]
+
+
+class _GatedFlow(RegistrationFlow):
+    """A registration flow whose attempts wait while the portal is down (``PortalGate``)."""
+
+    def __init__(self, *args, gate: PortalGate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = gate
+
+    def run(self, supplier: Supplier) -> RegistrationResult:
+        self.gate.wait()
+        try:
+            return super().run(supplier)
+        except TechnicalFault:
+            self.gate.after_fault()  # the portal itself down? then the next attempt waits for it
+            raise
 
 
 def _sigterm_as_interrupt():

@@ -171,6 +171,24 @@ def test_stop_leaves_no_process_and_no_folder():
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+def test_a_restart_keeps_the_ports_the_certificate_and_the_mail():
+    """A mail server restart: stop(keep=True) then start() is the same server to its clients."""
+    with DovecotServer() as server:
+        to, subject = f"ap+{uuid.uuid4().hex[:8]}@ssc.example", f"Before the restart {uuid.uuid4()}"
+        deliver(server, to, subject)
+        ports, ca, pid = (server.imap_port, server.imaps_port, server.lmtp_port), server.ca_file.read_bytes(), server.pid
+        server.stop(keep=True)
+        assert not server.alive() and group_members(pid) == []
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", ports[1]), timeout=1).close()
+        server.start()
+        assert (server.imap_port, server.imaps_port, server.lmtp_port) == ports and server.ca_file.read_bytes() == ca
+        with MailBox(server.host, server.imaps_port, ssl_context=tls(server)).login(SHARED, server.password) as box:
+            assert [m.subject for m in box.fetch(AND(to=to), mark_seen=False)] == [subject]
+        folder = server.folder
+    assert not folder.exists()
+
+
 # -- the orchestrator, with a stand-in portal ------------------------------------------
 
 
