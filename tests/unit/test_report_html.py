@@ -17,8 +17,14 @@ from bot.models import RegistrationResult, Status, Supplier
 from bot.report_html import RunNotFound, load_run, render_html, run_settings
 from bot.settings import load_settings
 
-T0 = datetime.now(timezone.utc) + timedelta(minutes=1)  # after each test run's start: they ran in it
 SIRET = "80743987200019"
+
+
+@pytest.fixture
+def t0() -> datetime:
+    """When the test's supplier started: after its run's start (taken when the test runs, not
+    when the module is collected, which may be long before in a whole-suite run)."""
+    return datetime.now(timezone.utc) + timedelta(minutes=1)
 
 
 def _png(width: int, height: int) -> bytes:
@@ -44,22 +50,22 @@ def settings(tmp_path):
     )
 
 
-def _failed_attempt(settings, run_id: str, png: bytes) -> list[str]:
+def _failed_attempt(settings, run_id: str, png: bytes, t0: datetime) -> list[str]:
     folder = settings.artifacts_dir / run_id / SIRET / "attempt-1"
     folder.mkdir(parents=True)
     (folder / "failure.png").write_bytes(png)
     (folder / "failure.json").write_text(json.dumps(
-        {"time": (T0 + timedelta(seconds=5)).isoformat(), "screen": "step 2", "step": "structure",
+        {"time": (t0 + timedelta(seconds=5)).isoformat(), "screen": "step 2", "step": "structure",
          "error": "TechnicalFault", "message": "HTTP 500"}))
     return [str(folder / "failure.png"), str(folder / "failure.json")]
 
 
-def test_a_finished_run_shows_no_secret_escapes_text_and_embeds_its_screenshot(settings):
+def test_a_finished_run_shows_no_secret_escapes_text_and_embeds_its_screenshot(settings, t0):
     png = _png(40, 30)
-    artifacts = _failed_attempt(settings, "run-1", png)
+    artifacts = _failed_attempt(settings, "run-1", png, t0)
     failed = RegistrationResult(
         siret=SIRET, email="ap+1@ssc.example", status=Status.failed, message="<b>boom</b> ?token=abcdef123456",
-        attempts=1, started_at=T0, finished_at=T0 + timedelta(seconds=10), step="structure", artifacts=artifacts,
+        attempts=1, started_at=t0, finished_at=t0 + timedelta(seconds=10), step="structure", artifacts=artifacts,
     )
     with Journal(settings.state_db) as journal:
         journal.start_run("run-1", run_settings(settings, 4, dry_run=False))
@@ -77,11 +83,11 @@ def test_a_finished_run_shows_no_secret_escapes_text_and_embeds_its_screenshot(s
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing to fetch
 
 
-def test_a_screenshot_over_the_limit_is_named_not_embedded(settings, monkeypatch):
+def test_a_screenshot_over_the_limit_is_named_not_embedded(settings, monkeypatch, t0):
     monkeypatch.setattr(report_html, "MAX_SCREENSHOT_BYTES", 100)
-    artifacts = _failed_attempt(settings, "run-2", _png(200, 200) + b"\0" * 200)
+    artifacts = _failed_attempt(settings, "run-2", _png(200, 200) + b"\0" * 200, t0)
     failed = RegistrationResult(siret=SIRET, email="ap+1@ssc.example", status=Status.failed, message="x",
-                                attempts=1, started_at=T0, finished_at=T0 + timedelta(seconds=3), artifacts=artifacts)
+                                attempts=1, started_at=t0, finished_at=t0 + timedelta(seconds=3), artifacts=artifacts)
     with Journal(settings.state_db) as journal:
         journal.start_run("run-2", {})
         journal.finish_run("run-2", [failed])
@@ -110,9 +116,9 @@ def test_an_unknown_run_is_one_line(settings):
             load_run(journal, settings, "nope")
 
 
-def test_the_report_is_the_same_file_twice(settings, tmp_path: Path):
+def test_the_report_is_the_same_file_twice(settings, tmp_path: Path, t0):
     ok = RegistrationResult(siret=SIRET, email="ap+1@ssc.example", status=Status.activated, message="account activated",
-                            attempts=1, started_at=T0, finished_at=T0 + timedelta(seconds=7))
+                            attempts=1, started_at=t0, finished_at=t0 + timedelta(seconds=7))
     with Journal(settings.state_db) as journal:
         journal.start_run("run-4", {})
         journal.finish_run("run-4", [ok])
