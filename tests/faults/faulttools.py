@@ -23,7 +23,6 @@ from secret_scan import activation_links, scan
 from bot.credentials import CredentialStore
 
 BATCH_SIZE = 10
-BUSINESS = {"exists", "email_in_use", "invalid_input", "insee_mismatch", "blocked", "captcha_required"}
 
 
 @dataclass
@@ -117,17 +116,17 @@ def assert_agree(bot: Bot, portal, batch: Batch, expected: dict[str, str] | str 
     return report
 
 
-def assert_no_secret(bot: Bot, sandbox, batch: Batch, *more: str) -> None:
+def assert_no_secret(bot: Bot, sandbox, batch: Batch) -> None:
     """No form of any secret of the run in any file it wrote (state DB, logs, artifacts, traces,
     their zip members, the report, its own output): the chosen passwords and answers, the
-    activation links and their tokens, the IMAP passwords (the bot's and the server's),
-    SECRET_KEY, and ``more``."""
+    activation links and their tokens, the IMAP passwords (the bot's and the server's) and
+    SECRET_KEY."""
     store = CredentialStore(bot.state_db, bot.env["CHORUS_SECRET_KEY"])
     stored = [c for c in (store.get(siret) for siret in batch.sirets.values()) if c is not None]
     links = activation_links(sandbox, set(batch.emails))
     tokens = [parse_qs(urlsplit(link).query)["token"][0] for link in links]
     secrets = [s for c in stored for s in (c.password, c.answer)] + links + tokens
-    secrets += [bot.env["CHORUS_SECRET_KEY"], bot.env["CHORUS_IMAP_PASSWORD"], sandbox.mail.password, *more]
+    secrets += [bot.env["CHORUS_SECRET_KEY"], bot.env["CHORUS_IMAP_PASSWORD"], sandbox.mail.password]
     assert scan(batch.folder, *secrets) == []
 
 

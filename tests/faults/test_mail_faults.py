@@ -93,7 +93,6 @@ def test_the_imap_server_restarts_while_mails_are_awaited(bot, portal, sandbox, 
     assert_no_secret(bot, sandbox, batch)
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_wrong_imap_password_exits_2_before_any_registration(bot, portal, sandbox, tmp_path):
     batch = fresh_batch(tmp_path, "imappw")

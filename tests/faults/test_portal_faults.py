@@ -84,13 +84,13 @@ def test_an_insee_autofill_of_10_s(bot, portal, sandbox, tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_the_session_expires_in_the_middle_of_step_2(bot, portal, sandbox, tmp_path):
-    """Once a supplier is on step 2, waiting 4 s for the autofill, the session's lifetime
-    drops to 2 s: its "Validate" meets "Your session has expired." (and so may a supplier
-    slow between two pages meanwhile). The lifetime is restored once the journal shows a
-    step-2 expiry; the retries, in a new session each, go through."""
+    """Once a supplier is on step 2, waiting 6 s for the autofill, the session's lifetime
+    drops to 4 s: its "Validate" meets "Your session has expired." (and so may a supplier
+    slower than that between two other pages meanwhile). The lifetime is restored once the
+    journal shows a step-2 expiry; the retries, in a new session each, go through."""
     batch = fresh_batch(tmp_path, "session")
     bot.env["CHORUS_TRACE"] = "on"
-    portal.knobs(autofill_delay_ms=4000)
+    portal.knobs(autofill_delay_ms=6000)
     expired: dict[str, str] = {}  # login email -> the fault the journal recorded
 
     def expired_in_step_2() -> bool:
@@ -103,7 +103,7 @@ def test_the_session_expires_in_the_middle_of_step_2(bot, portal, sandbox, tmp_p
         return any(h["path"] == "/account/structure" for h in portal.state()["hits"])
 
     def expire_sessions() -> None:
-        portal.knobs(session_ttl_s=2)
+        portal.knobs(session_ttl_s=4)
         wait_until(expired_in_step_2, timeout=60)
         portal.knobs(session_ttl_s=1800)
 
