@@ -47,6 +47,7 @@ from bot.errors import ConfigError
 from bot.labels import SECRET_QUESTIONS
 from bot.private import private_sqlite
 from bot.secrets import registry
+from bot.sqlite_wal import ensure_wal
 
 KEY_FILE_NAME = "secret.key"
 WRONG_KEY = "CHORUS_SECRET_KEY does not decrypt the stored credentials"
@@ -199,7 +200,7 @@ class CredentialStore:
         migrating rows written with the old SHA-256 key, happen in one write transaction,
         re-checked inside it: of processes opening a new store together, one writes it."""
         with closing(sqlite3.connect(self._db_path, timeout=30, isolation_level=None)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            ensure_wal(db)
             db.execute(_SCHEMA)
             db.execute(_KEY_SCHEMA)
             recorded = _read_key_row(db)

@@ -28,6 +28,7 @@ from typing import Any
 
 from bot.models import RegistrationResult, Status, Supplier
 from bot.private import private_dir, private_opener, private_sqlite
+from bot.sqlite_wal import ensure_wal
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -44,7 +45,23 @@ class Checkpoint(StrEnum):
     creating_account = "creating_account"  # before step-3 "Validate" (creates the account, sends the mail)
     account_created = "account_created"  # step 4 seen; fields: mail_since
     activating = "activating"  # credentials stored, before the activation "Validate"
-    done = "done"  # activated
+    # The account-first journey (portal.md "The live portal's journey today"): the user
+    # account, its password, the log-in, then the structure.
+    requesting_user_account = "requesting_user_account"  # before "Create my account"; fields: mail_since
+    user_account_created = "user_account_created"  # "Your account has been created" seen; fields: mail_since
+    setting_password = "setting_password"  # credentials stored, before the activation's "Submit"
+    password_set = "password_set"  # "Your account is activated" seen
+    logged_in = "logged_in"  # the one-time code was taken (the structure not yet asked for)
+    creating_structure = "creating_structure"  # before the work areas' "Validate" (creates the structure)
+    done = "done"  # activated (and, account first, the structure created)
+
+
+ACCOUNT_FIRST_CHECKPOINTS = frozenset({
+    Checkpoint.requesting_user_account, Checkpoint.user_account_created, Checkpoint.setting_password,
+    Checkpoint.password_set, Checkpoint.logged_in, Checkpoint.creating_structure,
+})
+"""Checkpoints only the account-first journey writes: a supplier resumed from one of them
+goes on with that journey whatever CHORUS_JOURNEY says."""
 
 
 RUNNING = "running"
@@ -246,7 +263,7 @@ class SqliteJournal(Journal):
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            ensure_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._conns_lock:

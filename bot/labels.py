@@ -252,6 +252,16 @@ MSG_CSRF: Final = W(
 MSG_LOGIN_FAILED: Final = W(
     "Incorrect login email or password.", "Adresse électronique ou mot de passe incorrect."
 )
+MSG_ACCOUNT_PENDING: Final = W(
+    "Your account is not activated yet", "Votre compte n'est pas encore activé"
+)
+MSG_CODE_WRONG: Final = W("The verification code is not valid.", "Le code de vérification n'est pas valide.")
+MSG_CODE_EXPIRED: Final = W(
+    "The verification code has expired.", "Le code de vérification a expiré."
+)
+MSG_PASSWORD_RULES: Final = W(
+    "The password does not meet the complexity rules.", "Le mot de passe ne respecte pas les règles de complexité."
+)
 
 # ---- mails (the mail's language is the one of the sign-up session) -------------------------------
 MAIL_SUBJECT_ACTIVATION: Final = W("Chorus Pro - Activate your account", "Chorus Pro - Activation de votre compte")
@@ -260,6 +270,7 @@ MAIL_ACTIVATE_LINK: Final = W("Activate my account", "Activer mon compte")
 # The forms bot.mail compares with (subjects exactly, anchors case-folded).
 MAIL_ACTIVATION_SUBJECTS: Final = MAIL_SUBJECT_ACTIVATION.of()
 MAIL_ACTIVATION_ANCHORS: Final = tuple(text.casefold() for text in MAIL_ACTIVATE_LINK.of())
+MAIL_CODE_SUBJECTS: Final = MAIL_SUBJECT_OTP.of()
 
 # ======================================================================================
 # The account-first journey (portal.md "The live portal's journey today", A-I)
@@ -268,6 +279,8 @@ MAIL_ACTIVATION_ANCHORS: Final = tuple(text.casefold() for text in MAIL_ACTIVATE
 PERSONAL_INFO_HEADING: Final = W("Personal information", "Informations personnelles")
 CONTACT_EMAIL: Final = W("Contact email", "Adresse e-mail de contact")
 VALIDATE_CAPTCHA: Final = W("Validate the captcha", "Valider le Captcha")
+CAPTCHA_VALIDATED: Final = W("Captcha validated.", "Captcha validé.")
+CAPTCHA_ANOTHER: Final = W("Another image", "Une autre image")
 CREATE_MY_ACCOUNT: Final = W("Create my account", "Créer mon compte")
 # C. summary
 ACCOUNT_CREATED: Final = W("Your account has been created", "Votre compte a été créé")

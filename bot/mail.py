@@ -1,4 +1,5 @@
-"""Wait for the portal's activation mail over IMAP and take its link.
+"""Wait for the portal's mails over IMAP: the activation mail's link, and the log-in's
+one-time code (the account-first journey).
 
 Why one watcher thread: a batch runs many flows against one (often shared) mailbox.
 One IMAP connection, one loop that fetches what is new (IDLE where the server offers
@@ -21,7 +22,11 @@ mail because that link expired), skew or not. A mail whose link leaves the
 portal's origin (scheme, host, port) is a phishing attempt: it is skipped, with a
 warning naming its host only.
 
-Secrets: the link is a credential. It is registered with ``bot.secrets.registry`` the
+One-time codes (``wait_for_code``) are matched the same way (sender, exact recipient,
+received after ``since``, the newest), by the verification-code subject; the code is the
+6-digit number of the mail's text.
+
+Secrets: the link and the code are credentials. It is registered with ``bot.secrets.registry`` the
 moment it is returned, and never reaches a log line or an exception message; neither
 does the IMAP password.
 """
@@ -49,7 +54,7 @@ from imap_tools.message import MailMessage
 from loguru import logger
 
 from bot.errors import ConfigError, TechnicalFault
-from bot.labels import MAIL_ACTIVATION_ANCHORS, MAIL_ACTIVATION_SUBJECTS
+from bot.labels import MAIL_ACTIVATION_ANCHORS, MAIL_ACTIVATION_SUBJECTS, MAIL_CODE_SUBJECTS
 from bot.secrets import registry
 from bot.settings import ImapSecurity, Settings, env_name
 
@@ -64,7 +69,8 @@ RECONNECT_MAX_S = 10.0
 FETCH_CHUNK = 50
 
 _URL = re.compile(r"https?://[^\s\"'<>]+")
-_TOKEN_PATH = "/account/activate?token="
+_TOKEN_PATH = "/activate?token="  # /account/activate (the guide's portal), /aife_csm/activate (today's)
+_CODE = re.compile(r"(?<![\d-])\d{6}(?![\d-])")
 _TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "[^"]+"')
 _UID = re.compile(rb"UID (\d+)")
@@ -81,6 +87,7 @@ class _AnchorParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.anchors: list[tuple[str, str]] = []
+        self.texts: list[str] = []  # every text of the document, in order
         self._href: str | None = None
         self._text: list[str] = []
 
@@ -90,6 +97,7 @@ class _AnchorParser(HTMLParser):
             self._text = []
 
     def handle_data(self, data):
+        self.texts.append(data)
         if self._href is not None:
             self._text.append(data)
 
@@ -174,10 +182,15 @@ class ParsedMail:
     subject: str
     date: datetime | None  # the Date header, UTC
     link: str | None = field(repr=False)
+    code: str | None = field(default=None, repr=False)  # a verification-code mail's 6 digits
 
     @property
     def is_activation(self) -> bool:
         return self.subject in MAIL_ACTIVATION_SUBJECTS
+
+    @property
+    def is_code(self) -> bool:
+        return self.subject in MAIL_CODE_SUBJECTS
 
     def addressed_to(self, email: str) -> bool:
         """Sent to exactly ``email`` (case-insensitive, "+detail" included).
@@ -225,23 +238,47 @@ def parse_mail(raw: bytes) -> ParsedMail:
         subject=" ".join(_decoded(msg, "subject").split()),
         date=date,
         link=extract_activation_link(_decoded(msg, "html")) or extract_activation_link(_decoded(msg, "text")),
+        code=extract_code(_decoded(msg, "text")) or extract_code(_text_of_html(_decoded(msg, "html"))),
     )
 
 
+def extract_code(text: str) -> str | None:
+    """The one-time code of a verification-code mail's text: its only 6-digit number.
+
+    None when the text holds none, or several different ones (then which one is the code
+    cannot be told, and typing a wrong one costs an attempt)."""
+    codes = set(_CODE.findall(text or ""))
+    return codes.pop() if len(codes) == 1 else None
+
+
+def _text_of_html(html: str) -> str:
+    parser = _AnchorParser()
+    try:
+        parser.feed(html or "")
+        parser.close()
+    except AssertionError:
+        pass
+    return " ".join(parser.texts)
+
+
 # ---- the mailbox ------------------------------------------------------------------------------
+
+
+LINK, CODE = "activation link", "one-time code"  # what a flow waits for (and how the registry names it)
 
 
 @dataclass
 class _Waiter:
     email: str
     since: datetime  # as asked, UTC
+    kind: str = LINK
 
     @property
     def earliest(self) -> datetime:
         """The oldest arrival accepted: `since` less the clock skew between us and the server."""
         return self.since - CLOCK_SKEW
     done: threading.Event = field(default_factory=threading.Event)
-    link: str | None = field(default=None, repr=False)
+    value: str | None = field(default=None, repr=False)  # the link or the code
     error: BaseException | None = None
 
 
@@ -267,7 +304,13 @@ class _Seen:
     uid: int
     received: datetime | None
     mail: ParsedMail | None  # None: unreadable
-    usable: bool  # an activation mail from MAIL_FROM with a link to the portal
+    kind: str | None  # LINK: an activation mail from MAIL_FROM with a link to the portal; CODE: a code mail
+
+    @property
+    def value(self) -> str | None:
+        if self.mail is None:
+            return None
+        return self.mail.link if self.kind == LINK else self.mail.code if self.kind == CODE else None
 
 
 class ActivationMailbox:
@@ -311,7 +354,15 @@ class ActivationMailbox:
         (login refused, untrusted certificate, no such folder) or ``TechnicalFault``
         (server unreachable, connection lost twice).
         """
-        waiter = _Waiter(email=email.strip().casefold(), since=since.astimezone(timezone.utc))
+        return self._wait(_Waiter(email=email.strip().casefold(), since=since.astimezone(timezone.utc)), timeout_s)
+
+    def wait_for_code(self, email: str, since: datetime, timeout_s: float) -> str | None:
+        """The code of the newest verification-code mail to ``email`` received after ``since``
+        (taken before pressing "Log in"); None after ``timeout_s``. Raises as ``wait_for_link``."""
+        waiter = _Waiter(email=email.strip().casefold(), since=since.astimezone(timezone.utc), kind=CODE)
+        return self._wait(waiter, timeout_s)
+
+    def _wait(self, waiter: _Waiter, timeout_s: float) -> str | None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the activation mailbox is closed")
@@ -329,7 +380,7 @@ class ActivationMailbox:
             self._wake()  # let the watcher leave IDLE and stop
         if waiter.error is not None:
             raise copy.copy(waiter.error) from None  # one instance per raising thread
-        return waiter.link
+        return waiter.value
 
     def close(self) -> None:
         """Stop the watcher, fail any waiter, log out. Idempotent."""
@@ -431,14 +482,16 @@ class ActivationMailbox:
             result = box.client.uid("STORE", str(seen.uid), "+FLAGS", "(\\Seen)")
             if result[0] != "OK":
                 raise TechnicalFault(f"IMAP server refused to mark mail {seen.uid} as seen")
-            registry.add(seen.mail.link, "activation link")  # its token, from now on masked everywhere
+            value = seen.value
+            registry.add(value, waiter.kind)  # from now on masked everywhere
             with self._lock:
                 if waiter not in self._waiters:
                     continue  # timed out meanwhile
                 self._waiters.remove(waiter)
-                waiter.link = seen.mail.link
-            self._handed[seen.mail.link] = datetime.now(timezone.utc)
-            logger.info(f"activation mail for {waiter.email} found (received {seen.received:%H:%M:%S} UTC)")
+                waiter.value = value
+            self._handed[value] = datetime.now(timezone.utc)
+            what = "activation mail" if waiter.kind == LINK else "verification-code mail"
+            logger.info(f"{what} for {waiter.email} found (received {seen.received:%H:%M:%S} UTC)")
             waiter.done.set()
 
     def _fetch(self, uids: list[int]) -> None:
@@ -458,35 +511,43 @@ class ActivationMailbox:
                 mail = parse_mail(item[1])
             except Exception as exc:  # one odd mail in a shared mailbox must not stop every flow
                 logger.warning(f"ignored an unreadable mail (UID {number}: {type(exc).__name__})")
-                self._cache[number] = _Seen(number, None, None, usable=False)
+                self._cache[number] = _Seen(number, None, None, kind=None)
                 continue
             received = _internaldate(meta) or mail.date
-            self._cache[number] = _Seen(number, received, mail, self._usable(mail))
+            self._cache[number] = _Seen(number, received, mail, self._kind(mail))
 
-    def _usable(self, mail: ParsedMail) -> bool:
-        """An activation mail from MAIL_FROM with a link to the portal; warns about the others."""
-        if mail.sender != self._settings.mail_from.casefold() or not mail.is_activation:
-            return False
+    def _kind(self, mail: ParsedMail) -> str | None:
+        """LINK for an activation mail from MAIL_FROM with a link to the portal, CODE for a
+        verification-code mail from MAIL_FROM with its code; None (and a warning) otherwise."""
+        if mail.sender != self._settings.mail_from.casefold():
+            return None
+        if mail.is_code:
+            if mail.code is None:
+                logger.warning("ignored a verification-code mail without a 6-digit code")
+                return None
+            return CODE
+        if not mail.is_activation:
+            return None
         if mail.link is None:
             logger.warning("ignored an activation mail without an activation link")
-            return False
+            return None
         if not is_portal_link(mail.link, self._portal):
             try:
                 host = urlsplit(mail.link).hostname or "(no host)"
             except ValueError:
                 host = "(malformed)"
             logger.warning(f"ignored a mail whose link points to {host}")
-            return False
-        return True
+            return None
+        return LINK
 
     def _newest_for(self, waiter: _Waiter) -> _Seen | None:
         matches = [
             seen
             for seen in self._cache.values()
-            if seen.usable
+            if seen.kind == waiter.kind
             and seen.received is not None
             and seen.received >= waiter.earliest
-            and waiter.since <= self._handed.get(seen.mail.link, waiter.since)
+            and waiter.since <= self._handed.get(seen.value, waiter.since)
             and seen.mail.addressed_to(waiter.email)
         ]
         return max(matches, key=lambda seen: (seen.received, seen.uid), default=None)

@@ -44,6 +44,27 @@ class PortalLanguage(StrEnum):
     auto = "auto"
 
 
+class Journey(StrEnum):
+    """CHORUS_JOURNEY: the sign-up journey the portal runs. `guide`: the supplier guide's
+    (account and structure together); `account-first`: the live portal's today (the user
+    account, log-in with an e-mailed code, then the structure); `auto`: told apart by the
+    screen "Create an account" opens."""
+
+    auto = "auto"
+    guide = "guide"
+    account_first = "account-first"
+
+
+class CaptchaSolver(StrEnum):
+    """CHORUS_CAPTCHA: who answers a captcha; always a person, never the bot. `prompt`: the
+    operator at the terminal; `command`: CHORUS_CAPTCHA_COMMAND (a site's own desk); `none`:
+    the supplier ends `captcha_required`."""
+
+    prompt = "prompt"
+    command = "command"
+    none = "none"
+
+
 class InseeMismatchPolicy(StrEnum):
     warn = "warn"
     fail = "fail"
@@ -62,6 +83,15 @@ class Settings(BaseSettings):
     # the portal
     portal_url: str | None = None
     language: PortalLanguage = PortalLanguage.en
+    journey: Journey = Journey.auto
+    # The identity provider's origin (account-first journey): the only other origin whose
+    # log-in form the bot types a password into.
+    idp_url: str | None = None
+
+    # the captcha (account-first journey): answered by a person
+    captcha: CaptchaSolver = CaptchaSolver.none
+    captcha_command: str | None = None
+    captcha_timeout_s: float = Field(default=300.0, gt=0)
 
     # the activation mailbox
     imap_host: str | None = None
@@ -123,7 +153,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{siren}' is not a 9-digit SIREN")
         return sirens
 
-    @field_validator("portal_url")
+    @field_validator("portal_url", "idp_url")
     @classmethod
     def _check_url(cls, value):
         if value is None:
@@ -132,6 +162,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @field_validator("captcha_command")
+    @classmethod
+    def _strip_command(cls, value):
+        return value.strip() or None if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

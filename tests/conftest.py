@@ -12,7 +12,9 @@
 """
 from __future__ import annotations
 
+import sys
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -91,6 +93,49 @@ def bot_env(tmp_path, sandbox: Sandbox) -> dict[str, str]:
         "CHORUS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "CHORUS_SECRET_KEY": Fernet.generate_key().decode(),
         "CHORUS_ACTIVATION_TIMEOUT_S": "60",
+    }
+
+
+@pytest.fixture(scope="session")
+def af_sandbox() -> Iterator[Sandbox]:
+    """A second sandbox running the live portal's account-first journey (started on first use)."""
+    with Sandbox(journey="account-first") as running:
+        yield running
+
+
+@pytest.fixture
+def af_portal(af_sandbox: Sandbox) -> Iterator[PortalClient]:
+    """The account-first sandbox, reset, with the captcha and the one-time code on (as live)."""
+    client = PortalClient(af_sandbox.url)
+    client.reset()
+    client.knobs(captcha=True, otp=True)
+    try:
+        yield client
+        hits = client.state()["cea_hits"]
+        assert hits == 0, f"the browser opened a CEA page {hits} time(s): the bot must never go there"
+    finally:
+        client.close()
+
+
+CAPTCHA_SOLVER = Path(__file__).parent / "bot" / "captcha_solver.py"
+
+
+def captcha_command(sandbox: Sandbox, mode: str = "right") -> str:
+    """CHORUS_CAPTCHA_COMMAND of a test solver playing the person (tests/bot/captcha_solver.py)."""
+    return f"{sys.executable} {CAPTCHA_SOLVER} {sandbox.url} {mode}"
+
+
+@pytest.fixture
+def af_env(tmp_path, af_sandbox: Sandbox) -> dict[str, str]:
+    """The bot's settings for the account-first sandbox, captcha answered by the test solver."""
+    return {
+        **af_sandbox.env,
+        "CHORUS_STATE_DB": str(tmp_path / "state.sqlite3"),
+        "CHORUS_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "CHORUS_SECRET_KEY": Fernet.generate_key().decode(),
+        "CHORUS_ACTIVATION_TIMEOUT_S": "60",
+        "CHORUS_CAPTCHA": "command",
+        "CHORUS_CAPTCHA_COMMAND": captcha_command(af_sandbox),
     }
 
 

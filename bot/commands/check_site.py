@@ -13,7 +13,6 @@ error (or the portal refused the --siret/--email given), 3 portal unreachable or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
@@ -22,6 +21,7 @@ import typer
 from bot.cli import OPTS, app, fail_config
 from bot.errors import BusinessOutcome, CeaTrapError, ConfigError, ScreenDrift, TechnicalFault
 from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_TECHNICAL, EXIT_USAGE
+from bot.settings import Journey
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -29,12 +29,6 @@ if TYPE_CHECKING:
     from bot.pages.account import AccountPage
     from bot.pages.base import BasePage
     from bot.settings import Settings
-
-
-class Journey(StrEnum):
-    auto = "auto"
-    guide = "guide"
-    account_first = "account-first"
 
 
 # What check-site types into step 2 to reach step 3 (never submitted further).
@@ -92,7 +86,9 @@ def _slug(title: str) -> str:
 
 @app.command("check-site")
 def check_site(
-    journey: Journey = typer.Option(Journey.auto, "--journey", help="The sign-up journey to expect."),
+    journey: Optional[Journey] = typer.Option(
+        None, "--journey", help="The sign-up journey to expect (default: CHORUS_JOURNEY, auto)."
+    ),
     siret: Optional[str] = typer.Option(None, "--siret", help="Also walk the guide's steps 1-2 with this SIRET."),
     email: Optional[str] = typer.Option(None, "--email", help="The login email typed at step 1 (with --siret)."),
 ) -> None:
@@ -107,6 +103,7 @@ def check_site(
     try:
         settings = load_settings()
         settings.require("portal_url")
+        journey = journey or settings.journey
         if (siret is None) != (email is None):
             raise ConfigError("--siret and --email go together")
         identity = (check_siret(siret), check_email(email)) if siret and email else None

@@ -36,6 +36,8 @@ from bot.browser_server import BrowserServer, WorkerBrowser
 from bot.credentials import CredentialStore
 from bot.errors import ConfigError, TechnicalFault
 from bot.flows.gate import PortalDown, PortalGate, check_portal
+from bot.captcha import desk_for
+from bot.flows.account_first import PasswordTries
 from bot.flows.registration import RegistrationFlow, register_with_retries
 from bot.journal import Journal, JournalEntry, RunLock, is_final
 from bot.logs import setup_logging
@@ -138,6 +140,8 @@ class _Batch:
         self.workers_left = 0  # workers not yet ended (guarded by `lock`); `workers_done` when 0
         self.workers_done = threading.Event()
         self.lock = threading.Lock()
+        self.captcha_desk = None  # set by the pre-flight (CHORUS_CAPTCHA)
+        self.password_tries = PasswordTries()  # per account, for the whole run
         self.abort_reason: str | None = None
         self.results: dict[int, RegistrationResult] = {}
         self.journal: Journal | None = None
@@ -221,6 +225,7 @@ class _Batch:
         else returns the run's gate, already closed if the portal answers an error page.
         """
         settings = self.settings
+        self.captcha_desk = desk_for(settings)  # one desk for every worker (one prompt at a time)
         try:
             check_login(settings)  # a wrong password stops here, before any account is created
         except TechnicalFault as exc:
@@ -302,7 +307,7 @@ class _Batch:
         browser = WorkerBrowser(server, slow_mo=self.slow_mo)
         flow = _GatedFlow(
             self.settings, browser.new_context, mailbox, journal, credentials, self.run_id, dry_run=self.dry_run,
-            gate=gate,
+            gate=gate, captcha_desk=self.captcha_desk, password_tries=self.password_tries,
         )
         pace_s = self.settings.pace_ms / 1000
         try:

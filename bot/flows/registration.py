@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol
 
 from loguru import logger
@@ -24,72 +23,33 @@ from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from bot import credentials as creds
+from bot.captcha import CaptchaDesk, desk_for
 from bot.errors import BusinessOutcome, CeaTrapError, ScreenDrift, TechnicalFault
-from bot.journal import Checkpoint, Journal, JournalEntry
-from bot.matching import compare
-from bot.models import ALL_AREAS, DEFAULT_AREAS, InseeCheck, RegistrationResult, Status, Supplier
+from bot.flows.account_first import AccountFirstJourney, PasswordTries
+from bot.flows.steps import _Attempt, _now, check_insee, preflight
+from bot.journal import ACCOUNT_FIRST_CHECKPOINTS, Checkpoint, Journal, JournalEntry
+from bot.models import DEFAULT_AREAS, RegistrationResult, Status, Supplier
 from bot.pages.activation import ActivatedPage, ActivationPage, ExpiredLinkPage, InvalidLinkPage, open_link
+from bot.pages.account import AccountPage
 from bot.pages.base import CeaGuard
 from bot.pages.home import HomePage
 from bot.pages.login import LoginPage
+from bot.pages.personal import PersonalInfoPage
 from bot.pages.structure import StructurePage
 from bot.pages.structure_exists import StructureExistsPage
 from bot.pages.work_areas import WorkAreasPage
 from bot.secrets import registry
 from bot.runs import DRY_RUN_STEP
-from bot.settings import InseeMismatchPolicy, Settings
-from bot.siret import check_email, check_not_blocked, check_siret, normalise_siret
+from bot.settings import Journey, Settings
+from bot.siret import normalise_siret
 from bot.tracing import TraceRecorder
+
+FROM_SETTINGS = object()  # RegistrationFlow's default captcha desk: CHORUS_CAPTCHA's
+
 
 class Mailbox(Protocol):
     def wait_for_link(self, email: str, since: datetime, timeout_s: float) -> str | None: ...
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass
-class _Attempt:
-    """What one attempt learnt so far, for the result whatever way it ends."""
-
-    supplier: Supplier
-    started_at: datetime
-    attempts: int = 1
-    step: str = "pre-flight"
-    insee: InseeCheck | None = None
-    areas: list[str] = field(default_factory=list)
-    recorder: TraceRecorder | None = None  # set when the browser part starts
-
-    def enter(self, step: str) -> None:
-        """Note (and log) the screen or phase the attempt is at, for the result and the logs."""
-        self.step = step
-        logger.info(f"at {step}")
-
-
-def preflight(supplier: Supplier, settings: Settings) -> Supplier:
-    """Check the input before any browser opens; the supplier with normalised values.
-
-    Raises BusinessOutcome (invalid_input or blocked) for a bad SIRET (format or
-    checksum), a bad email, a blocked SIREN (the CEA by default) or an unknown area.
-    """
-    siret = check_siret(supplier.siret)
-    email = check_email(supplier.email)
-    notification = check_email(supplier.notification_email) if supplier.notification_email else None
-    check_not_blocked(siret, settings.blocked_sirens)
-    by_lower = {name.casefold(): name for name in ALL_AREAS}
-    areas = []
-    for name in supplier.areas:
-        canonical = by_lower.get(name.strip().casefold())
-        if canonical is None:
-            raise BusinessOutcome(
-                Status.invalid_input, f"unknown work area '{name}' (known: {', '.join(ALL_AREAS)})"
-            )
-        if canonical not in areas:
-            areas.append(canonical)
-    return supplier.model_copy(
-        update={"siret": siret, "email": email, "notification_email": notification, "areas": areas}
-    )
+    def wait_for_code(self, email: str, since: datetime, timeout_s: float) -> str | None: ...
 
 
 class RegistrationFlow:
@@ -104,8 +64,17 @@ class RegistrationFlow:
         credentials: creds.CredentialStore,
         run_id: str,
         dry_run: bool = False,
+        *,
+        captcha_desk: CaptchaDesk | None | object = FROM_SETTINGS,
+        password_tries: PasswordTries | None = None,
     ):
+        """``captcha_desk``: who answers a captcha (default: CHORUS_CAPTCHA's, a ConfigError if it
+        cannot work); a batch passes one desk to all its workers."""
         self.settings = settings
+        self.captcha_desk: CaptchaDesk | None = (
+            desk_for(settings) if captcha_desk is FROM_SETTINGS else captcha_desk  # type: ignore[assignment]
+        )
+        self.password_tries = password_tries or PasswordTries()
         self.context_factory = context_factory
         self.mailbox = mailbox
         self.journal = journal
@@ -194,10 +163,33 @@ class RegistrationFlow:
 
     # ---- the journey -----------------------------------------------------------------------
     def _journey(self, page: Page, attempt: _Attempt, entry: JournalEntry | None) -> RegistrationResult:
+        """The guide's journey, or the account-first one (CHORUS_JOURNEY; `auto`: the screen
+        "Create an account" opens tells; a supplier resumed keeps the journey it started)."""
+        checkpoint = entry.checkpoint if entry else Checkpoint.new
+        home = self._open_home(page, attempt)
+        journey = self.settings.journey
+        if checkpoint in ACCOUNT_FIRST_CHECKPOINTS:
+            journey = Journey.account_first
+        elif checkpoint is not Checkpoint.new:
+            journey = Journey.guide
+        if journey is Journey.account_first:
+            return AccountFirstJourney(self, page, attempt).run(home, entry, None)
+        if journey is Journey.auto:
+            attempt.enter("sign-up")
+            first = home.create_account_any()
+            if isinstance(first, PersonalInfoPage):
+                logger.info("the portal runs the account-first journey")
+                return AccountFirstJourney(self, page, attempt).run(home, entry, first)
+            return self._guide(page, attempt, entry, home, first)
+        return self._guide(page, attempt, entry, home, None)
+
+    def _guide(
+        self, page: Page, attempt: _Attempt, entry: JournalEntry | None, home: HomePage, step1: AccountPage | None
+    ) -> RegistrationResult:
+        """The supplier guide's journey: steps 1 to 4, then the activation mail."""
         supplier = attempt.supplier
         checkpoint = entry.checkpoint if entry else Checkpoint.new
         mail_since = entry.mail_since if entry else None
-        home = self._open_home(page, attempt)
 
         if checkpoint is Checkpoint.activating:
             return self._resume_activating(page, attempt, mail_since)
@@ -206,7 +198,7 @@ class RegistrationFlow:
             return self._activate(page, attempt, mail_since)
 
         attempt.enter("step 1 (account)")
-        step1 = home.create_account()
+        step1 = step1 or home.create_account()
         try:
             nxt = step1.submit(supplier.email, supplier.siret)
         except BusinessOutcome as exc:
@@ -269,26 +261,7 @@ class RegistrationFlow:
     def _fill_structure(self, step2: StructurePage, attempt: _Attempt) -> None:
         supplier = attempt.supplier
         step2.wait_for_autofill(self.settings.autofill_timeout_s)
-        company = step2.read_company()
-        non_diffusible = supplier.non_diffusible or step2.address_masked(company)
-        master = {"company_name": supplier.company_name, "postal_code": supplier.postal_code, "city": supplier.city}
-        mismatches = compare(master, company, non_diffusible=non_diffusible)
-        attempt.insee = InseeCheck(autofilled=company, mismatches=mismatches)
-        if mismatches:
-            policy = self.settings.insee_mismatch
-            attempt.insee.action = policy.value
-            what = "; ".join(f"{m.field}: master '{m.master}' vs INSEE '{m.insee}'" for m in mismatches)
-            if policy is InseeMismatchPolicy.fail:
-                raise BusinessOutcome(Status.insee_mismatch, f"INSEE data differs from the master data: {what}")
-            if policy is InseeMismatchPolicy.overwrite:
-                logger.warning(f"INSEE data differs, overwritten with the master data: {what}")
-                step2.fill_company(**{m.field: m.master for m in mismatches})
-            else:
-                logger.warning(f"INSEE data differs (kept INSEE's): {what}")
-        if non_diffusible:
-            why = "asked" if supplier.non_diffusible else "INSEE masks the address"
-            logger.info(f"ticking 'INSEE not diffusible' ({why})")
-            step2.set_non_diffusible()
+        check_insee(step2, attempt, self.settings)
         if supplier.notification_email:
             step2.add_notification_email(supplier.notification_email)
         step2.fill_contact(supplier.first_name, supplier.last_name, supplier.phone, supplier.job_title)

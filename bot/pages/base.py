@@ -48,6 +48,8 @@ BUSINESS_MESSAGES: Mapping[Wording, Status] = {
     L.MSG_BAD_POSTAL_CODE: Status.invalid_input,
     L.MSG_BAD_PHONE: Status.invalid_input,
     L.MSG_ND_REQUIRED: Status.invalid_input,
+    L.MSG_LOGIN_FAILED: Status.failed,  # the password was refused: never typed again blindly
+    L.MSG_ACCOUNT_PENDING: Status.pending_activation,
 }
 # Messages of a portal that may answer better next time (retried with back-off).
 FAULT_MESSAGES: tuple[Wording, ...] = (

@@ -9,6 +9,7 @@ from bot import labels as L
 from bot.errors import ScreenDrift, TechnicalFault
 from bot.labels import Language
 from bot.pages.account import AccountPage
+from bot.pages.personal import PersonalInfoPage
 from bot.pages.base import DEFAULT_TIMEOUT_S, BasePage, await_screen
 from bot.pages.elements import Element, Role
 from bot.settings import PortalLanguage
@@ -127,3 +128,7 @@ class HomePage(BasePage):
     def create_account(self) -> AccountPage:
         """Follow "Create an account" to step 1 of the guide's journey."""
         return self.press(self.CREATE_ACCOUNT, AccountPage)
+
+    def create_account_any(self) -> "AccountPage | PersonalInfoPage":
+        """Follow "Create an account": the guide's step 1, or today's personal information."""
+        return self.press(self.CREATE_ACCOUNT, AccountPage, PersonalInfoPage)

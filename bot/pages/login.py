@@ -17,11 +17,12 @@ class LoginPage(BasePage):
     LOG_IN = Element(Role.button, L.LOGIN_BUTTON)
     REQUIRED = (EMAIL, PASSWORD, LOG_IN)
 
-    def log_in(self, email: str, password: str) -> "VerificationPage | WorkspacePage":
-        """Submit the credentials; return the verification-code page or the workspace."""
+    def log_in(self, email: str, password: str, *after: type[BasePage]) -> BasePage:
+        """Submit the credentials; return the verification-code page or one of `after` (by
+        default the workspace). A refused password raises BusinessOutcome `failed`."""
         self.find(self.EMAIL).fill(email)
         self.find(self.PASSWORD).fill(password)
-        return self.press(self.LOG_IN, VerificationPage, WorkspacePage)
+        return self.press(self.LOG_IN, VerificationPage, *(after or (WorkspacePage,)))
 
 
 class VerificationPage(BasePage):
@@ -32,9 +33,10 @@ class VerificationPage(BasePage):
     VALIDATE = Element(Role.button, L.VALIDATE)
     REQUIRED = (CODE, VALIDATE)
 
-    def submit(self, code: str) -> "WorkspacePage":
+    def submit(self, code: str, *after: type[BasePage]) -> BasePage:
+        """Type the mailed code and "Validate"; one of `after` (by default the workspace)."""
         self.find(self.CODE).fill(code)
-        return self.press(self.VALIDATE, WorkspacePage)
+        return self.press(self.VALIDATE, *(after or (WorkspacePage,)))
 
 
 class WorkspacePage(BasePage):
