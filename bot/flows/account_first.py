@@ -31,6 +31,7 @@ from bot.flows.steps import _Attempt, _now, check_insee
 from bot.journal import Checkpoint, JournalEntry
 from bot.models import RegistrationResult, Status
 from bot.pages.activation import ActivatedPage, ActivationPage, ExpiredLinkPage, InvalidLinkPage
+from bot.pages.base import BasePage
 from bot.pages.home import HomePage
 from bot.pages.login import LoginPage, VerificationPage, WorkspacePage
 from bot.pages.new_structure import StructureAreasPage, StructureDetailsPage, WelcomeDialog
@@ -50,7 +51,7 @@ CODE_VALIDITY_S = 600.0  # the portal's one-time codes live 10 minutes
 # On resume from "before Create my account": how long the activation mail of a click that
 # went through may take to show before the form is filled again (a second click is harmless:
 # the portal refuses a login email already in use).
-RESUME_MAIL_WAIT_S = 60.0
+RESUME_MAIL_WAIT_S = 30.0
 
 # Checkpoints from which the account exists and its password is set (or may be): log in.
 _LOG_IN_FROM = {Checkpoint.password_set, Checkpoint.logged_in, Checkpoint.creating_structure}
@@ -96,24 +97,24 @@ class AccountFirstJourney:
 
         if checkpoint in _LOG_IN_FROM:
             logger.info(f"resuming at '{checkpoint.value}': logging in")
-            return self._log_in_and_structure(home, checkpoint)
+            return self._log_in_and_structure(checkpoint)
         if checkpoint is Checkpoint.setting_password:
-            return self._resume_setting_password(home, mail_since)
+            return self._resume_setting_password(mail_since)
         if checkpoint is Checkpoint.user_account_created and mail_since:
             logger.info("resuming: the account was created, waiting for the activation mail")
-            return self._activate(home, mail_since)
+            return self._activate(mail_since)
         if checkpoint is Checkpoint.requesting_user_account and mail_since:
             link = self.flow.mailbox.wait_for_link(supplier.email, mail_since, RESUME_MAIL_WAIT_S)
             if link is not None:
                 logger.info("resuming: 'Create my account' went through before the interruption")
                 self._checkpoint(Checkpoint.user_account_created, mail_since=mail_since)
-                return self._activate(home, mail_since, link=link)
+                return self._activate(mail_since, link=link)
 
         if personal is None:
-            personal = home.press(home.CREATE_ACCOUNT, PersonalInfoPage)
-        return self._sign_up(home, personal, resumed_since=mail_since)
+            personal = home.create_user_account()
+        return self._sign_up(personal, resumed_since=mail_since)
 
-    def _sign_up(self, home: HomePage, personal: PersonalInfoPage, resumed_since: datetime | None) -> RegistrationResult:
+    def _sign_up(self, personal: PersonalInfoPage, resumed_since: datetime | None) -> RegistrationResult:
         """B: the person's details and the captcha, then "Create my account" (C)."""
         supplier = self.attempt.supplier
         self.attempt.enter(PersonalInfoPage.SCREEN)
@@ -132,14 +133,14 @@ class AccountFirstJourney:
             if exc.status is Status.email_in_use and resumed_since is not None:
                 logger.info("resuming: the account was created before the interruption")
                 self._checkpoint(Checkpoint.user_account_created, mail_since=resumed_since)
-                return self._activate(home, resumed_since)
+                return self._activate(resumed_since)
             raise
         self.attempt.enter(created.SCREEN)
         self._checkpoint(Checkpoint.user_account_created, mail_since=since, step=self.attempt.step)
         if not created.mail_sent_to(supplier.email):
             logger.warning("the summary does not name the login email as the activation mail's recipient")
         logger.info("user account created; waiting for the activation mail")
-        return self._activate(home, since)
+        return self._activate(since)
 
     def _captcha(self, personal: PersonalInfoPage) -> None:
         """Have a person answer the captcha (CHORUS_CAPTCHA), at most CAPTCHA_TRIES wrong answers."""
@@ -175,7 +176,9 @@ class AccountFirstJourney:
                 personal.another_captcha()
                 continue
             registry.add(answer, "captcha")
-            if personal.answer_captcha(answer):
+            with self.attempt.recorder.secret_section(answer):  # the trace records what is typed
+                validated = personal.answer_captcha(answer)
+            if validated:
                 logger.info("captcha validated")
                 return
             wrong += 1
@@ -186,7 +189,7 @@ class AccountFirstJourney:
                                       screen=PersonalInfoPage.SCREEN)
 
     # ---- D: activation -----------------------------------------------------------------------------
-    def _activate(self, home: HomePage, since: datetime, link: str | None = None) -> RegistrationResult:
+    def _activate(self, since: datetime, link: str | None = None) -> RegistrationResult:
         """The activation mail's link, then the password (D); then the log-in and the structure."""
         supplier = self.attempt.supplier
         timeout = self.settings.activation_timeout_s
@@ -210,15 +213,15 @@ class AccountFirstJourney:
                 screen.send_new_mail()
                 continue
             if isinstance(screen, (AccountActivatedPage, ActivatedPage, InvalidLinkPage)):
-                return self._after_used_link(home, screen)
+                return self._after_used_link(screen)
             if isinstance(screen, ActivationPage):
                 raise TechnicalFault("the activation link opened the guide's activation form (secret question) "
                                      "in the account-first journey", screen=screen.SCREEN)
             assert isinstance(screen, SetPasswordPage)
             self._set_password(screen)
-            return self._log_in_and_structure(home, Checkpoint.password_set)
+            return self._log_in_and_structure(Checkpoint.password_set)
 
-    def _after_used_link(self, home: HomePage, screen) -> RegistrationResult:
+    def _after_used_link(self, screen: BasePage) -> RegistrationResult:
         """A link that no longer opens the form: fine when we hold the password it was set with."""
         if self.flow.credentials.get(self.attempt.supplier.siret) is None:
             raise BusinessOutcome(
@@ -228,7 +231,7 @@ class AccountFirstJourney:
                 screen=screen.SCREEN,
             )
         logger.info("the activation link was used already (by this bot): logging in")
-        return self._log_in_and_structure(home, Checkpoint.password_set)
+        return self._log_in_and_structure(Checkpoint.password_set)
 
     def _set_password(self, screen: SetPasswordPage) -> None:
         supplier = self.attempt.supplier
@@ -245,14 +248,14 @@ class AccountFirstJourney:
         self._checkpoint(Checkpoint.password_set)
         logger.info("user account activated")
 
-    def _resume_setting_password(self, home: HomePage, mail_since: datetime | None) -> RegistrationResult:
+    def _resume_setting_password(self, mail_since: datetime | None) -> RegistrationResult:
         """Killed around "Submit": the link tells whether it went through (used) or not (the form)."""
         logger.info("resuming: was the password set? asking the activation link")
-        return self._activate(home, mail_since or self.attempt.started_at)
+        return self._activate(mail_since or self.attempt.started_at)
 
     # ---- E to I: log in, then the structure ------------------------------------------------------
-    def _log_in_and_structure(self, home: HomePage, checkpoint: Checkpoint) -> RegistrationResult:
-        landing = self._log_in(home)
+    def _log_in_and_structure(self, checkpoint: Checkpoint) -> RegistrationResult:
+        landing = self._log_in()
         if isinstance(landing, WorkspacePage):
             # The account has its structure: ours when the areas' Validate was pressed.
             if checkpoint is Checkpoint.creating_structure:
@@ -264,7 +267,7 @@ class AccountFirstJourney:
                                      "account activated; its structure exists (primary manager)")
         return self._structure(landing)
 
-    def _log_in(self, home: HomePage) -> "WelcomeDialog | WorkspacePage":
+    def _log_in(self) -> "WelcomeDialog | WorkspacePage":
         """E: "Log in" on the identity provider, the mailed one-time code, back to the portal."""
         supplier = self.attempt.supplier
         stored = self.flow.credentials.get(supplier.siret)
@@ -272,7 +275,7 @@ class AccountFirstJourney:
             raise BusinessOutcome(Status.failed, "no stored password for this account: cannot log in")
         self.attempt.enter(LoginPage.SCREEN)
         home = HomePage(self.page, self.timeout_s).open(self.settings.portal_url + "/")
-        login = home.press(home.LOG_IN, LoginPage)
+        login = home.go_to_log_in()
         self._check_login_origin()
         self.flow.password_tries.take(stored.email)
         since = _now()

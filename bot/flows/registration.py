@@ -198,7 +198,18 @@ class RegistrationFlow:
             return self._activate(page, attempt, mail_since)
 
         attempt.enter("step 1 (account)")
-        step1 = step1 or home.create_account()
+        if step1 is None:
+            try:
+                step1 = home.create_account()
+            except ScreenDrift:
+                if not PersonalInfoPage(page, self.settings.page_timeout_s).missing():
+                    raise BusinessOutcome(
+                        Status.failed,
+                        "CHORUS_JOURNEY is guide but the portal runs the account-first journey (its "
+                        "'Personal information' form): set CHORUS_JOURNEY=auto or account-first",
+                        screen=PersonalInfoPage.SCREEN,
+                    ) from None
+                raise
         try:
             nxt = step1.submit(supplier.email, supplier.siret)
         except BusinessOutcome as exc:

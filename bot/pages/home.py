@@ -9,6 +9,7 @@ from bot import labels as L
 from bot.errors import ScreenDrift, TechnicalFault
 from bot.labels import Language
 from bot.pages.account import AccountPage
+from bot.pages.login import LoginPage
 from bot.pages.personal import PersonalInfoPage
 from bot.pages.base import DEFAULT_TIMEOUT_S, BasePage, await_screen
 from bot.pages.elements import Element, Role
@@ -132,3 +133,11 @@ class HomePage(BasePage):
     def create_account_any(self) -> "AccountPage | PersonalInfoPage":
         """Follow "Create an account": the guide's step 1, or today's personal information."""
         return self.press(self.CREATE_ACCOUNT, AccountPage, PersonalInfoPage)
+
+    def create_user_account(self) -> PersonalInfoPage:
+        """Follow "Create an account" to the account-first journey's personal information."""
+        return self.press(self.CREATE_ACCOUNT, PersonalInfoPage)
+
+    def go_to_log_in(self) -> LoginPage:
+        """Follow "Log in" to a log-in form of its own (the identity provider's, account first)."""
+        return self.press(self.LOG_IN, LoginPage)
