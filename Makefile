@@ -20,6 +20,8 @@ system-deps:
 demo: setup
 	$(BIN)/chorus-bot demo
 
+# Two workers: most of a test's time is the sandbox's latency, autofill and mail delays, not CPU.
+PYTEST_ARGS ?= -n 2 --durations=25
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
