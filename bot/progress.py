@@ -12,10 +12,24 @@ from collections import Counter
 from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
+from rich.text import Text
 
 from bot.models import RegistrationResult, Status, Supplier
 from bot.report import STATUS_STYLE
+
+class _WaitingColumn(ProgressColumn):
+    """"waiting for a person: N" (the captcha desk's count), read at each redraw: a supplier
+    starts and stops waiting without starting or finishing."""
+
+    def __init__(self, count: Callable[[], int]):
+        super().__init__()
+        self.count = count
+
+    def render(self, task) -> Text:
+        n = self.count()
+        return Text(f"waiting for a person: {n}", style="bold magenta" if n else "dim")
 
 
 def _counts_text(counts: Counter[Status], in_flight: int, markup: bool) -> str:
@@ -33,7 +47,11 @@ def _counts_text(counts: Counter[Status], in_flight: int, markup: bool) -> str:
 class BatchProgress:
     """Thread-safe: workers call ``started``/``finished`` from their own threads."""
 
-    def __init__(self, total: int, *, interactive: bool | None = None, console: Console | None = None):
+    def __init__(
+        self, total: int, *, interactive: bool | None = None, console: Console | None = None,
+        waiting: Callable[[], int] | None = None,
+    ):
+        """``waiting``: how many suppliers wait for a person (the captcha desk), if one serves the run."""
         self.total = total
         self.interactive = sys.stdout.isatty() if interactive is None else interactive
         self.console = console or Console()
@@ -42,6 +60,7 @@ class BatchProgress:
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._task = None
+        self.waiting = waiting  # None: no desk in this run, nothing shown
 
     def start(self, on_live: Callable[[], None] | None = None) -> None:
         """Show the bar (terminal only); ``on_live`` runs once the terminal is redirected."""
@@ -53,6 +72,7 @@ class BatchProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"),
+            *([_WaitingColumn(self.waiting)] if self.waiting else []),
             TimeElapsedColumn(),
             console=self.console,
         )
@@ -77,7 +97,8 @@ class BatchProgress:
             else:
                 print(
                     f"[{done}/{self.total}] {result.status.value}: {result.siret} {result.email}"
-                    f" (attempts {result.attempts}): {result.message}",
+                    f" (attempts {result.attempts}): {result.message}"
+                    + (f" · waiting for a person: {self.waiting()}" if self.waiting else ""),
                     flush=True,
                 )
 

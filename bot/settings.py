@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     captcha: CaptchaSolver = CaptchaSolver.none
     captcha_command: str | None = None
     captcha_timeout_s: float = Field(default=300.0, gt=0)
+    # the captcha desk of `batch --desk` (bot/desk.py): how long a supplier waits there for a
+    # person before it ends captcha_required; what to run when suppliers start waiting
+    desk_timeout_s: float = Field(default=900.0, gt=0)
+    desk_notify_command: str | None = None
 
     # the activation mailbox
     imap_host: str | None = None

@@ -8,11 +8,12 @@ import ``fixtures``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ from bot.cli import OPTS, app, fail_config
 from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.desk import WebDesk
 
 REQUIRED_SETTINGS = ("portal_url", "imap_host", "imap_user", "imap_password")
 REPORT_SUFFIXES = (".json", ".csv", ".html")
@@ -43,6 +47,13 @@ def batch(
         False, "--wait-lock/--no-wait-lock",
         help="If another run holds the journal: wait for it, or (default) say so and exit 0.",
     ),
+    desk: bool = typer.Option(
+        False, "--desk", help="Serve the captcha desk: a local web page where a person answers every waiting captcha."
+    ),
+    desk_host: str = typer.Option(
+        "127.0.0.1", "--desk-host", help="Where the desk listens (default this machine only; elsewhere: a warning)."
+    ),
+    desk_port: int = typer.Option(0, "--desk-port", min=0, max=65535, help="The desk's port (default: a free one)."),
 ) -> None:
     """Register every supplier of a CSV/XLSX file; resumable, one browser, progress bar."""
     from bot.batchfile import BatchFileError, read_batch
@@ -64,7 +75,8 @@ def batch(
     for error in batch_input.errors:
         err.print(f"bad row: {error}", highlight=False, markup=False)
     try:
-        with run_temp_dir():  # Playwright's and Chromium's temporary files: private, removed, swept
+        # Playwright's and Chromium's temporary files: private, removed, swept; `--desk`'s page around the run
+        with run_temp_dir(), _desk(settings, desk, desk_host, desk_port, batch_input.suppliers, err) as web_desk:
             run = run_batch(
                 settings,
                 batch_input.suppliers,
@@ -76,6 +88,7 @@ def batch(
                 row_errors=batch_input.errors,
                 headless=False if OPTS.headed else None,
                 slow_mo=OPTS.slow_mo or None,
+                web_desk=web_desk,
             )
     except ConfigError as exc:
         raise fail_config(exc) from None
@@ -83,6 +96,24 @@ def batch(
         typer.echo("interrupted: the next run resumes where this one stopped", err=True)
         raise typer.Exit(130) from None
     raise typer.Exit(run.exit_code)
+
+
+@contextlib.contextmanager
+def _desk(settings: Settings, wanted: bool, host: str, port: int, suppliers, err: Console) -> Iterator["WebDesk | None"]:
+    """The captcha desk around the run (`--desk`), its address printed; else None."""
+    if not wanted:
+        yield None
+        return
+    from bot.desk import WebDesk
+
+    desk = WebDesk(settings, host=host, port=port, suppliers=[supplier for _, supplier in suppliers])
+    with desk.serving():
+        if not desk.local:
+            err.print(f"warning: the captcha desk listens on {host}, not only on this machine: whoever reaches"
+                      " it with its address can see the suppliers waiting and answer for them, over plain HTTP",
+                      highlight=False, markup=False, soft_wrap=True)
+        Console().print(f"captcha desk: {desk.url}", highlight=False, markup=False, soft_wrap=True)
+        yield desk
 
 
 @app.command()

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 from rich.console import Console
@@ -35,9 +36,9 @@ from bot.batchfile import RowError
 from bot.browser_server import BrowserServer, WorkerBrowser
 from bot.credentials import CredentialStore
 from bot.errors import ConfigError, TechnicalFault
-from bot.flows.gate import PortalDown, PortalGate, check_portal
 from bot.captcha import desk_for
 from bot.flows.account_first import PasswordTries
+from bot.flows.gate import PortalDown, PortalGate, check_portal
 from bot.flows.registration import RegistrationFlow, register_with_retries
 from bot.journal import Journal, JournalEntry, RunLock, is_final
 from bot.logs import setup_logging
@@ -50,6 +51,9 @@ from bot.runs import exit_code, new_run_id
 from bot.secrets import registry
 from bot.settings import Settings
 from bot.tracing import make_run_dir, prune_runs, run_dir
+
+if TYPE_CHECKING:
+    from bot.desk import WebDesk
 
 JOIN_POLL_S = 0.5
 
@@ -105,8 +109,11 @@ def run_batch(
     slow_mo: float | None = None,
     console: Console | None = None,
     interactive: bool | None = None,
+    web_desk: "WebDesk | None" = None,
 ) -> BatchRun:
-    """Run the batch (see the module doc); prints progress, the summary and writes the report."""
+    """Run the batch (see the module doc); prints progress, the summary and writes the report.
+
+    ``web_desk``: the captcha desk of ``batch --desk``, serving every worker (else CHORUS_CAPTCHA's)."""
     console = console or Console()
     lock = RunLock(settings.state_db)
     if not lock.acquire(wait=False):
@@ -117,7 +124,7 @@ def run_batch(
         console.print(f"another run holds the journal {settings.state_db} ({holder}): waiting for it to end")
         lock.acquire(wait=True)
     try:
-        return _Batch(settings, console, dry_run, headless, slow_mo, interactive).run(
+        return _Batch(settings, console, dry_run, headless, slow_mo, interactive, web_desk).run(
             suppliers, row_errors, concurrency or settings.concurrency, retry_failed, report_path
         )
     finally:
@@ -128,8 +135,9 @@ class _Batch:
     """One run's state: its id, the results so far, the stop request shared with the workers."""
 
     def __init__(self, settings: Settings, console: Console, dry_run: bool, headless: bool | None,
-                 slow_mo: float | None, interactive: bool | None):
+                 slow_mo: float | None, interactive: bool | None, web_desk: "WebDesk | None" = None):
         self.settings = settings
+        self.web_desk = web_desk
         self.console = console
         self.dry_run = dry_run
         self.headless = headless
@@ -225,7 +233,11 @@ class _Batch:
         else returns the run's gate, already closed if the portal answers an error page.
         """
         settings = self.settings
-        self.captcha_desk = desk_for(settings)  # one desk for every worker (one prompt at a time)
+        if self.web_desk is not None:  # one desk for every worker
+            self.web_desk.attach(settings, self.run_id)
+            self.captcha_desk = self.web_desk
+        else:
+            self.captcha_desk = desk_for(settings)
         try:
             check_login(settings)  # a wrong password stops here, before any account is created
         except TechnicalFault as exc:
@@ -249,7 +261,10 @@ class _Batch:
         for item in todo:
             work.put(item)
         credentials = CredentialStore(settings.state_db, settings.secret_key)
-        progress = BatchProgress(len(todo), interactive=self.interactive, console=self.console)
+        progress = BatchProgress(
+            len(todo), interactive=self.interactive, console=self.console,
+            waiting=self.web_desk.waiting_count if self.web_desk else None,
+        )
         mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)  # by _preflight
         threads = [
             threading.Thread(
