@@ -218,7 +218,7 @@ def _ciphertexts(db: Path) -> list[tuple]:
         return conn.execute("SELECT siret, password_enc, answer_enc FROM credentials ORDER BY siret").fetchall()
 
 
-@pytest.mark.parametrize("secret", [Fernet.generate_key().decode(), "the passphrase of 2025"])
+@pytest.mark.parametrize("secret", [Fernet.generate_key().decode(), "the passphrase of 2025"], ids=["random-key", "passphrase"])
 def test_an_old_store_is_migrated_on_first_open_without_losing_a_credential(tmp_path, secret):
     db = tmp_path / "state.sqlite3"
     stored = _old_store(db, secret)
