@@ -5,15 +5,13 @@ F to I swap the page's content in place (no page load): every transition waits o
 the next screen holds, never on a navigation."""
 from __future__ import annotations
 
-import re
-
 from playwright.sync_api import Error as PlaywrightError
 
 from bot import labels as L
 from bot.errors import TechnicalFault
 from bot.pages.base import BasePage, await_screen, raise_for_messages
 from bot.pages.elements import Element, Role
-from bot.pages.structure import _MISSING_REQUIRED_JS, COMPANY_FIELDS, StructurePage
+from bot.pages.structure import COMPANY_FIELDS, StructurePage
 from bot.pages.structure_exists import StructureExistsPage
 from bot.pages.work_areas import WorkAreasPage
 
@@ -81,18 +79,8 @@ class StructureDetailsPage(NewStructurePage):
     read_company = StructurePage.read_company
     address_masked = staticmethod(StructurePage.address_masked)
     fill_company = StructurePage.fill_company
-
-    def set_non_diffusible(self) -> "StructureDetailsPage":
-        """Tick "INSEE not diffusible": the address fields are masked."""
-        self.find(self.NON_DIFFUSIBLE).check()
-        self.find(COMPANY_FIELDS["postal_code"]).wait_for(state="hidden", timeout=self.timeout_ms)
-        return self
-
-    def missing_required(self) -> list[str]:
-        """Labels of the required, visible fields still empty (checked before Validate)."""
-        form = self.find(self.VALIDATE).locator("xpath=ancestor::form[1]")
-        root = form if form.count() else self.page.locator("body")
-        return [re.sub(r"\s+", " ", t) for t in root.evaluate(_MISSING_REQUIRED_JS)]
+    missing_required = StructurePage.missing_required
+    set_non_diffusible = StructurePage.set_non_diffusible
 
     def validate(self) -> "StructureAreasPage":
         return self.press(self.VALIDATE, StructureAreasPage)
