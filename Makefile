@@ -20,8 +20,9 @@ system-deps:
 demo: setup
 	$(BIN)/chorus-bot demo
 
-# Two workers: most of a test's time is the sandbox's latency, autofill and mail delays, not CPU.
-PYTEST_ARGS ?= -n 2 --durations=25
+# Three workers: most of a test's time is the sandbox's latency, autofill and mail delays, not
+# CPU (two workers used 0.75 of the 2 cores on average). The slow tests go first (tests/conftest.py).
+PYTEST_ARGS ?= -n 3 --durations=25
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
