@@ -21,8 +21,9 @@ demo: setup
 	$(BIN)/chorus-bot demo
 
 # Three workers: most of a test's time is the sandbox's latency, autofill and mail delays, not
-# CPU (two workers used 0.75 of the 2 cores on average). The slow tests go first (tests/conftest.py).
-PYTEST_ARGS ?= -n 3 --durations=25
+# CPU (two workers used 0.75 of the 2 cores on average). The slow tests go first (tests/conftest.py)
+# and an idle worker takes queued tests from a busy one (worksteal), so no worker ends alone.
+PYTEST_ARGS ?= -n 3 --dist worksteal --durations=25
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
