@@ -81,7 +81,7 @@ def test_state_db_wal_shm_lock_and_key_file_are_private(tmp_path, umask):
     with RunLock(db), Journal(db) as journal:
         journal.all()
         store = CredentialStore(db, None)  # creates secret.key beside the DB
-        store.put("73282932000074", "ap@ssc.example", "Passw0rd!Passw0rd", "q", "answer")
+        store.put("73282932000074", "ap@ssc.example", "Passw0rd!Passw0rd", "q", "vqjzxkwy-the-answer")  # masked from now on: no common word
         assert {p.name for p in db.parent.iterdir()} >= {
             "chorus.sqlite3", "chorus.sqlite3-wal", "chorus.sqlite3-shm", "chorus.sqlite3.lock", "secret.key"
         }
