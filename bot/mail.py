@@ -26,8 +26,8 @@ One-time codes (``wait_for_code``) are matched the same way (sender, exact recip
 received after ``since``, the newest), by the verification-code subject; the code is the
 6-digit number of the mail's text.
 
-Secrets: the link and the code are credentials. It is registered with ``bot.secrets.registry`` the
-moment it is returned, and never reaches a log line or an exception message; neither
+Secrets: the link and the code are credentials. Each is registered with ``bot.secrets.registry``
+the moment it is returned, and never reaches a log line or an exception message; neither
 does the IMAP password.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ from email.policy import SMTP
 
 import pytest
 
-from bot.mail import extract_activation_link, is_portal_link, parse_mail
+from bot.mail import extract_activation_link, extract_code, is_portal_link, parse_mail
 
 PORTAL = "http://127.0.0.1:8765"
 TOKEN = "Zx9_" + "aB3-" * 20 + "Qq"  # long enough to be folded by QP's 76-column lines
@@ -124,3 +124,17 @@ def test_envelope_headers_count_only_without_a_sibling_in_to():
     delivered = parse_mail(_mail(to="ap+a1@ssc.example", Delivered_To="ap@ssc.example"))
     assert not delivered.addressed_to("ap@ssc.example")
     assert delivered.addressed_to("ap+a1@ssc.example")
+
+
+# ---- one-time codes (the account-first journey's log-in) ------------------------------------------
+@pytest.mark.parametrize("text, code", [
+    ("Votre code de vérification est 482913. Il est valable 10 minutes.", "482913"),
+    ("Your verification code is 004217.\n\nChorus Pro", "004217"),
+    ("Code: 482913 (again: 482913)", "482913"),  # the same number twice is still one code
+    ("Codes 482913 and 771204", None),  # which one? none is typed rather than a wrong one
+    ("No code here, call +33 1 23 45 67 89 or write on 2026-12-01", None),
+    ("A 7-digit 1234567 and a 5-digit 12345 are no code", None),
+    ("", None),
+])
+def test_the_code_is_the_mails_only_six_digit_number(text, code):
+    assert extract_code(text) == code
