@@ -1,8 +1,11 @@
 """The home page: the cookie banner, the language switch, the way into sign-up and the log-in box."""
 from __future__ import annotations
 
+import time
+
 from loguru import logger
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import Page
 
 from bot import labels as L
@@ -11,9 +14,13 @@ from bot.labels import Language
 from bot.pages.account import AccountPage
 from bot.pages.login import LoginPage
 from bot.pages.personal import PersonalInfoPage
-from bot.pages.base import DEFAULT_TIMEOUT_S, BasePage, await_screen
+from bot.pages.base import DEFAULT_TIMEOUT_S, BasePage, await_screen, raise_for_messages
 from bot.pages.elements import Element, Role
 from bot.settings import PortalLanguage
+
+
+# While the cookie banner is meant to close, how often the bot looks for a portal message instead.
+_MESSAGE_CHECK_S = 1.0
 
 
 class CookieBanner(BasePage):
@@ -29,11 +36,25 @@ class CookieBanner(BasePage):
         return self.shows(self.BANNER) or self.shows(self.ACCEPT)
 
     def accept(self) -> None:
-        """Press "Accept all" and wait until the banner is gone (a page load or not)."""
+        """Press "Accept all" and wait until the banner is gone (a page load or not).
+
+        A portal that answers the click with a message instead (an expired session shows the
+        home page, its banner and "Your session has expired.") raises that message at once,
+        not after the page timeout."""
         self.assert_arrived()
         button = self.find(self.ACCEPT)
         button.first.click()
-        button.first.wait_for(state="hidden", timeout=self.timeout_ms)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                button.first.wait_for(state="hidden", timeout=min(_MESSAGE_CHECK_S, self.timeout_s) * 1000)
+                return
+            except PlaywrightTimeout:
+                raise_for_messages(self.page, self.SCREEN)
+                if time.monotonic() >= deadline:
+                    raise TechnicalFault(
+                        f"{self.SCREEN}: still shown {self.timeout_s:g} s after 'Accept all'", screen=self.SCREEN
+                    ) from None
 
 
 class LanguageSwitch(BasePage):
