@@ -166,8 +166,3 @@ def browser_context_args(browser_context_args: dict) -> dict:
     """A French user's browser, as the suppliers' (the portal starts in French either way)."""
     return {**browser_context_args, "locale": "fr-FR", "timezone_id": "Europe/Paris"}
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The long runs (marked `slow`) first: on several workers (`make test`), each one starts
-    early while the short tests fill the gaps, instead of one of them ending the suite alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
