@@ -578,6 +578,10 @@ async function refresh() {
     timeoutS = body.timeout_s;
     render(body.waiting);
   } catch (e) {
+    // Nobody can answer a card the desk no longer serves (the batch ended, or stopped waiting
+    // for it a moment before it ended): drop them all; the next answer brings back any still waiting.
+    for (const id of [...shown.keys()]) drop(id);
+    document.title = "Captcha desk";
     statusLine.textContent = "The desk does not answer: the batch may have ended.";
   }
 }
