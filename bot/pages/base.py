@@ -36,6 +36,10 @@ DEFAULT_TIMEOUT_S = 30.0
 # the elements still missing before it counts as drifted: long enough for a widget that
 # renders late, short enough that a changed portal fails in well under two page timeouts.
 SETTLE_FRACTION = 0.25
+# How often the page is asked whether it moved on after a click. Playwright polls on every
+# animation frame by default (60 times a second, layout included): on a portal page that
+# animates a spinner while it works, that polling was the renderer's largest CPU cost.
+MOVED_ON_POLL_MS = 50
 
 # Alert messages that are a final answer about the supplier's data (never retried).
 BUSINESS_MESSAGES: Mapping[Wording, Status] = {
@@ -281,7 +285,8 @@ class BasePage:
     def _wait_moved_on(self, control: Element, token: str, href: str, count: int) -> None:
         try:
             self.page.wait_for_function(
-                _MOVED_ON_JS, arg={"token": token, "href": href, "count": count}, timeout=self.timeout_ms
+                _MOVED_ON_JS, arg={"token": token, "href": href, "count": count}, timeout=self.timeout_ms,
+                polling=MOVED_ON_POLL_MS,
             )
         except PlaywrightTimeout:
             guard_cea(self.page)

@@ -199,6 +199,13 @@ def chromium_browsers(root: int) -> set[int]:
     return out
 
 
+def describe(pid: int) -> str:
+    """One line about a process: pid, program, the start of its command line, its parent."""
+    parent = _parent(pid)
+    args = " ".join(_cmdline(pid))[:200]
+    return f"{pid} {_executable(pid) or '?'} [{args}] parent {parent} {_executable(parent) if parent else '?'}"
+
+
 def tcp_connections(pid: int, remote_port: int) -> int:
     """Established TCP connections of process ``pid`` to ``remote_port`` (IMAP sockets)."""
     inodes = set()
@@ -236,13 +243,18 @@ class Watch:
     max_browsers: int = 0
     max_imap: int = 0
     max_running: int = 0
+    # What the sample that saw the most browsers found: each pid, its program, command line and
+    # parent, so that a count above 1 says which processes they were.
+    browsers_seen: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> "Watch":
         def sample() -> None:
             while not self._stop.wait(0.1):
-                self.max_browsers = max(self.max_browsers, len(chromium_browsers(self.pid)))
+                browsers = chromium_browsers(self.pid)
+                if len(browsers) > self.max_browsers:
+                    self.max_browsers, self.browsers_seen = len(browsers), [describe(p) for p in sorted(browsers)]
                 self.max_imap = max(self.max_imap, tcp_connections(self.pid, self.imap_port))
                 if self.state_db.exists():
                     journal = Journal(self.state_db)
