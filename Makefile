@@ -27,8 +27,11 @@ PYTEST_ARGS ?= -n 2 --durations=25
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The speed issue's figures against their targets; writes docs/BENCHMARKS.md and docs/benchmarks.png.
+# BENCH_ARGS="--profile live-like" runs the account-first journey instead.
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/targets.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -46,6 +46,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 # Run as a script, this folder comes first on sys.path, and this file would shadow the
@@ -219,20 +220,23 @@ class TreeSampler:
 # ---- the sandbox, in its own process so that its CPU is its own -------------------------------
 
 
-def _serve_sandbox(conn) -> None:
+def _serve_sandbox(conn, profile: str = "default") -> None:
     from fixtures.portal.server import Sandbox
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `with` stops Dovecot too
-    with Sandbox() as sandbox:
+    with Sandbox(profile=profile) as sandbox:
         conn.send({"url": sandbox.url, "env": sandbox.env})
         conn.recv()  # any message (or the parent's end) stops it
 
 
 class SandboxProcess:
+    def __init__(self, profile: str = "default") -> None:
+        self.profile = profile
+
     def __enter__(self) -> "SandboxProcess":
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve_sandbox, args=(child,), name="sandbox", daemon=True)
+        self.proc = ctx.Process(target=_serve_sandbox, args=(child, self.profile), name="sandbox", daemon=True)
         self.proc.start()
         if not self._conn.poll(60):
             raise SystemExit("the sandbox did not start within 60 s")
@@ -264,10 +268,14 @@ def write_batch(path: Path, sirets: list[str]) -> None:
 
 
 def run_scenario(sandbox: SandboxProcess, sirets: list[str], concurrency: int, latency: str, trace: str,
-                 py_spy: Path | None) -> dict:
+                 py_spy: Path | None, extra_env: dict[str, str] | None = None,
+                 inspect: Callable[[Path], dict] | None = None, knobs: dict | None = None) -> dict:
+    """One `chorus-bot batch` run, measured. `knobs` are set after the reset and the latency's;
+    `inspect(folder)` may read the run's folder (its logs under artifacts/) before it is
+    removed; what it returns joins the figures."""
     httpx.post(f"{sandbox.url}/_sandbox/reset").raise_for_status()
-    if LATENCY[latency]:
-        httpx.post(f"{sandbox.url}/_sandbox/knobs", json=LATENCY[latency]).raise_for_status()
+    if LATENCY[latency] or knobs:
+        httpx.post(f"{sandbox.url}/_sandbox/knobs", json={**LATENCY[latency], **(knobs or {})}).raise_for_status()
     with tempfile.TemporaryDirectory(prefix="chorus-profile-") as tmp_name:
         tmp = Path(tmp_name)
         write_batch(tmp / "batch.csv", sirets)
@@ -277,6 +285,7 @@ def run_scenario(sandbox: SandboxProcess, sirets: list[str], concurrency: int, l
         env["TMPDIR"] = str(tmp / "tmp")
         env.update(CHORUS_STATE_DB=str(tmp / "state.sqlite3"), CHORUS_ARTIFACTS_DIR=str(tmp / "artifacts"),
                    CHORUS_TRACE=trace, CHORUS_SECRET_KEY="profile", CHORUS_ACTIVATION_TIMEOUT_S="120")
+        env.update(extra_env or {})
         cmd = [sys.executable, "-m", "bot", "batch", str(tmp / "batch.csv"), "--concurrency", str(concurrency),
                "--report", str(tmp / "report.json")]
         sampler = TreeSampler(roots={"sandbox": sandbox.pid}).start()
@@ -300,6 +309,7 @@ def run_scenario(sandbox: SandboxProcess, sirets: list[str], concurrency: int, l
         if not report:
             sys.stderr.write((tmp / "out.txt").read_text()[-3000:])
         kept_traces = len(list((tmp / "artifacts").glob("*/*/attempt-*/trace.zip")))
+        inspected = inspect(tmp) if inspect else {}
     n = len(sirets)
     bot_cpu = sampler.cpu_by_kind("bot")
     # wait4 counts only the descendants reaped before the bot ended (Chromium's processes
@@ -326,6 +336,7 @@ def run_scenario(sandbox: SandboxProcess, sirets: list[str], concurrency: int, l
         "peak_pss_mb": round(sampler.pss_total_peak / 2**20),
         "peak_pss_by_kind_mb": {k: round(v / 2**20) for k, v in sorted(sampler.pss_peak.items(), key=lambda kv: -kv[1])},
         "processes_at_pss_peak_by_kind": dict(sampler.pss_count),
+        **inspected,
     }
 
 

@@ -27,10 +27,10 @@ from playwright.sync_api import Page
 
 from bot import credentials as creds
 from bot.errors import BusinessOutcome, TechnicalFault
-from bot.flows.steps import _Attempt, _now, check_insee
+from bot.flows.steps import _Attempt, _now, check_insee, follow_activation_link, no_activation_mail
 from bot.journal import Checkpoint, JournalEntry
 from bot.models import RegistrationResult, Status
-from bot.pages.activation import ActivatedPage, ActivationPage, ExpiredLinkPage, InvalidLinkPage
+from bot.pages.activation import ActivatedPage, ActivationPage, InvalidLinkPage
 from bot.pages.base import BasePage
 from bot.pages.home import HomePage
 from bot.pages.login import LoginPage, VerificationPage, WorkspacePage
@@ -191,35 +191,19 @@ class AccountFirstJourney:
     # ---- D: activation -----------------------------------------------------------------------------
     def _activate(self, since: datetime, link: str | None = None) -> RegistrationResult:
         """The activation mail's link, then the password (D); then the log-in and the structure."""
-        supplier = self.attempt.supplier
         timeout = self.settings.activation_timeout_s
-        resent = False
-        while True:
-            self.attempt.enter("activation mail")
-            if link is None:
-                link = self.flow.mailbox.wait_for_link(supplier.email, since, timeout)
-            if link is None:
-                message = f"no activation mail within {timeout:g} s; the account waits for activation"
-                return self.flow._result(self.attempt, Status.pending_activation, message)
-            registry.add(link, "activation link")
-            self.attempt.enter("activation")
-            screen = open_account_link(self.page, link, self.timeout_s)
-            link = None
-            if isinstance(screen, ExpiredLinkPage):
-                if resent:
-                    raise TechnicalFault("the new activation link has expired too", screen=screen.SCREEN)
-                logger.info("the activation link has expired: asking for a new mail")
-                since, resent = _now(), True
-                screen.send_new_mail()
-                continue
-            if isinstance(screen, (AccountActivatedPage, ActivatedPage, InvalidLinkPage)):
-                return self._after_used_link(screen)
-            if isinstance(screen, ActivationPage):
-                raise TechnicalFault("the activation link opened the guide's activation form (secret question) "
-                                     "in the account-first journey", screen=screen.SCREEN)
-            assert isinstance(screen, SetPasswordPage)
-            self._set_password(screen)
-            return self._log_in_and_structure(Checkpoint.password_set)
+        screen = follow_activation_link(self.flow.mailbox, self.attempt, since, timeout,
+                                        lambda url: open_account_link(self.page, url, self.timeout_s), link)
+        if screen is None:
+            return self.flow._result(self.attempt, Status.pending_activation, no_activation_mail(timeout))
+        if isinstance(screen, (AccountActivatedPage, ActivatedPage, InvalidLinkPage)):
+            return self._after_used_link(screen)
+        if isinstance(screen, ActivationPage):
+            raise TechnicalFault("the activation link opened the guide's activation form (secret question) "
+                                 "in the account-first journey", screen=screen.SCREEN)
+        assert isinstance(screen, SetPasswordPage)
+        self._set_password(screen)
+        return self._log_in_and_structure(Checkpoint.password_set)
 
     def _after_used_link(self, screen: BasePage) -> RegistrationResult:
         """A link that no longer opens the form: fine when we hold the password it was set with."""

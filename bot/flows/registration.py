@@ -26,10 +26,10 @@ from bot import credentials as creds
 from bot.captcha import CaptchaDesk, desk_for
 from bot.errors import BusinessOutcome, CeaTrapError, ScreenDrift, TechnicalFault
 from bot.flows.account_first import AccountFirstJourney, PasswordTries
-from bot.flows.steps import _Attempt, _now, check_insee, preflight
+from bot.flows.steps import _Attempt, _now, check_insee, follow_activation_link, no_activation_mail, preflight
 from bot.journal import ACCOUNT_FIRST_CHECKPOINTS, Checkpoint, Journal, JournalEntry
 from bot.models import DEFAULT_AREAS, RegistrationResult, Status, Supplier
-from bot.pages.activation import ActivatedPage, ActivationPage, ExpiredLinkPage, InvalidLinkPage, open_link
+from bot.pages.activation import ActivatedPage, ActivationPage, InvalidLinkPage, open_link
 from bot.pages.account import AccountPage
 from bot.pages.base import CeaGuard
 from bot.pages.home import HomePage
@@ -294,32 +294,17 @@ class RegistrationFlow:
 
     # ---- activation ----------------------------------------------------------------------------
     def _activate(self, page: Page, attempt: _Attempt, since: datetime) -> RegistrationResult:
-        supplier = attempt.supplier
-        attempt.enter("activation mail")
         timeout = self.settings.activation_timeout_s
-        resent = False
-        while True:
-            link = self.mailbox.wait_for_link(supplier.email, since, timeout)
-            if link is None:
-                message = f"no activation mail within {timeout:g} s; the account waits for activation"
-                return self._result(attempt, Status.pending_activation, message)
-            registry.add(link, "activation link")
-            attempt.enter("activation")
-            screen = open_link(page, link, self.settings.page_timeout_s)
-            if isinstance(screen, ExpiredLinkPage):
-                if resent:
-                    raise TechnicalFault("the new activation link has expired too", screen=screen.SCREEN)
-                logger.info("the activation link has expired: asking for a new mail")
-                since, resent = _now(), True
-                screen.send_new_mail()
-                attempt.enter("activation mail")
-                continue
-            if isinstance(screen, InvalidLinkPage):
-                raise TechnicalFault("the activation link is not valid (used or superseded)", screen=screen.SCREEN)
-            if isinstance(screen, ActivatedPage):
-                return self._result(attempt, Status.activated, "account activated")
-            assert isinstance(screen, ActivationPage)
-            return self._set_secrets(screen, attempt)
+        screen = follow_activation_link(self.mailbox, attempt, since, timeout,
+                                        lambda link: open_link(page, link, self.settings.page_timeout_s))
+        if screen is None:
+            return self._result(attempt, Status.pending_activation, no_activation_mail(timeout))
+        if isinstance(screen, InvalidLinkPage):
+            raise TechnicalFault("the activation link is not valid (used or superseded)", screen=screen.SCREEN)
+        if isinstance(screen, ActivatedPage):
+            return self._result(attempt, Status.activated, "account activated")
+        assert isinstance(screen, ActivationPage)
+        return self._set_secrets(screen, attempt)
 
     def _set_secrets(self, screen: ActivationPage, attempt: _Attempt) -> RegistrationResult:
         supplier = attempt.supplier

@@ -2,15 +2,19 @@
 the INSEE check of the structure's autofilled fields against the supplier's master data."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
 from loguru import logger
 
-from bot.errors import BusinessOutcome
+from bot.errors import BusinessOutcome, TechnicalFault
 from bot.matching import compare
 from bot.models import ALL_AREAS, InseeCheck, Status, Supplier
+from bot.pages.activation import ExpiredLinkPage
+from bot.pages.base import BasePage
+from bot.secrets import registry
 from bot.settings import InseeMismatchPolicy, Settings
 from bot.siret import check_email, check_not_blocked, check_siret
 from bot.tracing import TraceRecorder
@@ -36,6 +40,44 @@ class _Attempt:
         """Note (and log) the screen or phase the attempt is at, for the result and the logs."""
         self.step = step
         logger.info(f"at {step}")
+
+
+class LinkMailbox(Protocol):
+    def wait_for_link(self, email: str, since: datetime, timeout_s: float) -> str | None: ...
+
+
+def no_activation_mail(timeout_s: float) -> str:
+    """The result's message when the activation mail did not come in time."""
+    return f"no activation mail within {timeout_s:g} s; the account waits for activation"
+
+
+def follow_activation_link(
+    mailbox: LinkMailbox, attempt: _Attempt, since: datetime, timeout_s: float,
+    open_screen: Callable[[str], BasePage], link: str | None = None,
+) -> BasePage | None:
+    """The screen that the activation mail's link opens (`link`, else the first mail since
+    `since`); None when no mail came within `timeout_s`.
+
+    An expired link (limited validity) asks the portal for a new mail, once, and follows that
+    one; a second expired link is a technical fault.
+    """
+    resent = False
+    while True:
+        attempt.enter("activation mail")
+        if link is None:
+            link = mailbox.wait_for_link(attempt.supplier.email, since, timeout_s)
+            if link is None:
+                return None
+        registry.add(link, "activation link")
+        attempt.enter("activation")
+        screen, link = open_screen(link), None
+        if not isinstance(screen, ExpiredLinkPage):
+            return screen
+        if resent:
+            raise TechnicalFault("the new activation link has expired too", screen=screen.SCREEN)
+        logger.info("the activation link has expired: asking for a new mail")
+        since, resent = _now(), True
+        screen.send_new_mail()
 
 
 def preflight(supplier: Supplier, settings: Settings) -> Supplier:
