@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -100,6 +101,30 @@ class Runner:
             close()
         if self.journal is not None:
             self.journal.close()
+
+
+class ExpireFirstLink:
+    """The real mailbox, with the portal's token lifetime cut while the first link is in hand.
+
+    The first link the bot receives is thus expired when it opens it; before the bot waits
+    for the second mail, the lifetime is restored, so the new link works. Everything else
+    (the one-time code of the account-first journey) goes to the real mailbox untouched.
+    """
+
+    def __init__(self, mailbox: ActivationMailbox, portal: Any) -> None:
+        self.mailbox, self.portal, self.calls = mailbox, portal, 0
+
+    def wait_for_link(self, email: str, since: datetime, timeout_s: float) -> str | None:
+        self.calls += 1
+        if self.calls == 2:
+            self.portal.knobs(token_ttl_s=3600)
+        link = self.mailbox.wait_for_link(email, since, timeout_s)
+        if self.calls == 1:
+            self.portal.knobs(token_ttl_s=0.001)
+        return link
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.mailbox, name)
 
 
 def log_in(browser: Browser, url: str, email: str, password: str) -> WorkspacePage:

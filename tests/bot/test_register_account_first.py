@@ -25,11 +25,13 @@ from playwright.sync_api import Browser
 
 from bot.credentials import CredentialStore
 from bot.journal import Checkpoint, Journal
+from bot.mail import ActivationMailbox
 from bot.models import Status
 from bot.pages.home import HomePage
 from bot.pages.login import LoginPage, VerificationPage, WorkspacePage
 from bot.pages.new_structure import WelcomeDialog
-from register_support import CHORUS_BOT, EXISTING, NON_DIFFUSIBLE, SEED_MANAGER, SIRET, Runner, account, supplier
+from register_support import (CHORUS_BOT, EXISTING, NON_DIFFUSIBLE, SEED_MANAGER, SIRET, ExpireFirstLink, Runner,
+                              account, settings_from, supplier)
 
 _SCAN = Path(__file__).parents[1] / "trace" / "secret_scan.py"
 _spec = importlib.util.spec_from_file_location("af_secret_scan", _SCAN)
@@ -190,6 +192,23 @@ def test_another_captcha_image_then_the_right_answer(af_runner, af_portal, af_sa
     first = Path(calls[0]["image"])
     assert first.is_file() and first.stat().st_size == calls[0]["bytes"] > 0
     assert account(af_portal, mailbox_address)["status"] == "active"
+
+
+# ---- the activation mail ----------------------------------------------------------------------------
+def test_an_expired_activation_link_is_recovered_by_one_new_mail(af_runner, af_portal, af_sandbox, mailbox_address):
+    settings = settings_from(af_runner.env)
+    with ActivationMailbox(settings, settings.portal_url) as real:
+        mailbox = ExpireFirstLink(real, af_portal)
+        result = af_runner.register(supplier(mailbox_address), mailbox=mailbox,
+                                    captcha_command=captcha_command(af_sandbox, "right"))
+
+    assert result.status is Status.activated, result.message
+    assert mailbox.calls == 2
+    state = af_portal.state()
+    links = [m for m in state["mails"] if m["to"] == mailbox_address and m["kind"] == "activation"]
+    assert len(links) == 2 and links[0]["token_id"] != links[1]["token_id"]
+    assert account(af_portal, mailbox_address)["status"] == "active"
+    assert structure(state, SIRET) is not None
 
 
 # ---- the structure ----------------------------------------------------------------------------------

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 from bot.journal import Checkpoint
 from bot.mail import ActivationMailbox
 from bot.models import Status
-from register_support import SIRET, account, mails_to, settings_from, supplier
+from register_support import SIRET, ExpireFirstLink, account, mails_to, settings_from, supplier
 
 
 def test_phishing_mail_before_the_real_one_is_ignored(runner, portal, mailbox_address):
@@ -27,26 +26,6 @@ def test_duplicate_mails(runner, portal, mailbox_address):
     assert result.status is Status.activated, result.message
     assert len(mails_to(portal, mailbox_address, "activation")) >= 2
     assert account(portal, mailbox_address)["status"] == "active"
-
-
-class ExpireFirstLink:
-    """The real mailbox, with the portal's token lifetime cut while the first link is in hand.
-
-    The first link the bot receives is thus expired when it opens it; before the bot waits
-    for the second mail, the lifetime is restored, so the new link works.
-    """
-
-    def __init__(self, mailbox: ActivationMailbox, portal) -> None:
-        self.mailbox, self.portal, self.calls = mailbox, portal, 0
-
-    def wait_for_link(self, email: str, since: datetime, timeout_s: float) -> str | None:
-        self.calls += 1
-        if self.calls == 2:
-            self.portal.knobs(token_ttl_s=3600)
-        link = self.mailbox.wait_for_link(email, since, timeout_s)
-        if self.calls == 1:
-            self.portal.knobs(token_ttl_s=0.001)
-        return link
 
 
 def test_expired_link_recovered_by_a_new_mail(runner, portal, mailbox_address):
