@@ -46,12 +46,16 @@ INSEE_DIR = ROOT / "fixtures" / "insee"
 
 def active_sirets() -> list[str]:
     """Active, diffusible SIRETs of the sandbox's INSEE data, less the seeded structures."""
+    from fixtures.portal.state import DEFAULT_SEED
+
+    seeded = {item["siret"] for item in DEFAULT_SEED}
     out = []
     for path in sorted(INSEE_DIR.glob("*.json")):
         body = json.loads(path.read_text(encoding="utf-8"))
         etab = body["etablissement"]
         period = etab["periodesEtablissement"][0]
-        if period["etatAdministratifEtablissement"] == "A" and etab.get("statutDiffusionEtablissement") == "O":
+        if (period["etatAdministratifEtablissement"] == "A" and etab.get("statutDiffusionEtablissement") == "O"
+                and etab["siret"] not in seeded):
             out.append(etab["siret"])
     return out
 

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import pytest
+from playwright._impl._driver import compute_driver_executable
 from playwright.sync_api import Playwright
 
-from bot.browser import CLOSED_NETWORK_ARGS, find_chromium, launch_args, launch_browser
+from bot.browser import (CLOSED_NETWORK_ARGS, OUR_DISABLED_FEATURES, PLAYWRIGHT_DISABLED_FEATURES, find_chromium,
+                         launch_args, launch_browser)
 from bot.errors import ConfigError
 from bot.settings import load_settings
 
@@ -37,6 +41,29 @@ def test_closed_network_flags_and_no_sandbox_only_as_root():
     args = launch_args()
     assert args[: len(CLOSED_NETWORK_ARGS)] == CLOSED_NETWORK_ARGS
     assert ("--no-sandbox" in args) == (os.geteuid() == 0)
+
+
+def installed_playwright_disabled_features() -> set[str]:
+    """The `disabledFeatures` list of the installed Playwright driver's Chromium switches."""
+    _, cli = compute_driver_executable()
+    lib = Path(cli).parent / "lib"
+    for source in [lib / "coreBundle.js", *lib.rglob("chromiumSwitches.js")]:
+        if source.is_file() and (found := re.search(r"disabledFeatures = \[(.*?)\]", source.read_text(), re.S)):
+            return set(re.findall(r'^\s*"([A-Za-z0-9]+)"', found.group(1), re.M))
+    raise AssertionError(f"no disabledFeatures list found under {lib}")
+
+
+def test_one_disable_features_switch_that_keeps_playwrights_own():
+    """Chromium keeps only the last `--disable-features`: ours must carry Playwright's list."""
+    switches = [a for a in launch_args() if a.startswith("--disable-features=")]
+    assert len(switches) == 1
+    ours = set(switches[0].removeprefix("--disable-features=").split(","))
+    assert set(OUR_DISABLED_FEATURES) <= ours
+    installed = installed_playwright_disabled_features()
+    assert len(installed) >= 5  # the list was read, not an empty match
+    assert installed <= set(PLAYWRIGHT_DISABLED_FEATURES), (
+        f"Playwright's list changed: add {sorted(installed - set(PLAYWRIGHT_DISABLED_FEATURES))} "
+        "to bot.browser.PLAYWRIGHT_DISABLED_FEATURES")
 
 
 def test_launch_browser_opens_a_working_chromium(playwright: Playwright):
