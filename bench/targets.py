@@ -68,6 +68,9 @@ def _inspector(url: str):
         server_s = sum(h["duration_ms"] for h in state["hits"]) / 1000
         delivered = {m["to"].lower(): _time(m["delivered_at"]) for m in state["mails"]
                      if m["kind"] == "activation" and m["delivered_at"]}
+        # The "found" line comes from the mail watcher's thread (no SIRET in its context); the
+        # flow's "at activation mail" line has the SIRET: the accounts tie the two.
+        siret_of = {a["email"].lower(): a["siret"] for a in state["accounts"]}
         waiting_since: dict[str, datetime] = {}
         notice: list[float] = []
         for log in sorted((folder / "artifacts" / "logs").glob("*.log*")):
@@ -79,9 +82,10 @@ def _inspector(url: str):
                 message, at = record.get("message", ""), _time(record["time"])
                 if message == "at activation mail":
                     waiting_since.setdefault(record.get("siret") or "", at)
-                if (found := FOUND.match(message)) and found.group(1).lower() in delivered:
-                    start = max(delivered[found.group(1).lower()], waiting_since.get(record.get("siret") or "", at))
-                    notice.append(max(0.0, (at - start).total_seconds()))
+                if (found := FOUND.match(message)) and (email := found.group(1).lower()) in delivered:
+                    since = waiting_since.get(siret_of.get(email, ""))
+                    if since is not None:  # else the flow's wait was not seen: no figure
+                        notice.append(max(0.0, (at - max(delivered[email], since)).total_seconds()))
         return {"server_s": server_s, "mail_notice_s": notice}
 
     return inspect
