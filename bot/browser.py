@@ -29,7 +29,7 @@ CLOSED_NETWORK_ARGS = [
 ]
 # Playwright's own `--disable-features` list (chromiumSwitches in its driver), repeated here
 # because Chromium keeps only the last `--disable-features` switch on its command line: ours
-# alone would silently drop Playwright's. tests/unit/test_browser_args.py compares this copy
+# alone would silently drop Playwright's. tests/unit/test_browser.py compares this copy
 # with the installed Playwright's, so an upgrade that changes it fails there first.
 PLAYWRIGHT_DISABLED_FEATURES = (
     "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
@@ -40,7 +40,7 @@ PLAYWRIGHT_DISABLED_FEATURES = (
 )
 # No spare renderer kept warm for the next navigation: each browser context has its own storage,
 # so the spare (made for the default one) was thrown away and made again at every page:
-# bench/profile.py counted 116 renderer processes for 6 suppliers with it, 12 without, and 8 %
+# bench/profile.py counted 116 renderer processes for 6 suppliers with it, 12 without, and 3-8 %
 # less CPU per registration.
 OUR_DISABLED_FEATURES = ("SpareRendererForSitePerProcess",)
 NO_BROWSER = (
