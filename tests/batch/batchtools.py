@@ -208,6 +208,11 @@ def describe(pid: int) -> str:
 
 def tcp_connections(pid: int, remote_port: int) -> int:
     """Established TCP connections of process ``pid`` to ``remote_port`` (IMAP sockets)."""
+    return len(tcp_connection_lines(pid, remote_port))
+
+
+def tcp_connection_lines(pid: int, remote_port: int) -> list[str]:
+    """Each established TCP connection of ``pid`` to ``remote_port``, as its /proc/net/tcp line."""
     inodes = set()
     try:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -219,7 +224,7 @@ def tcp_connections(pid: int, remote_port: int) -> int:
                 inodes.add(target[8:-1])
     except OSError:
         return 0
-    count = 0
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -229,8 +234,8 @@ def tcp_connections(pid: int, remote_port: int) -> int:
             parts = line.split()
             port = int(parts[2].rsplit(":", 1)[1], 16)
             if port == remote_port and parts[3] == "01" and parts[9] in inodes:
-                count += 1
-    return count
+                found.append(" ".join(parts[1:4] + parts[9:10]))
+    return found
 
 
 @dataclass
@@ -246,6 +251,7 @@ class Watch:
     # What the sample that saw the most browsers found: each pid, its program, command line and
     # parent, so that a count above 1 says which processes they were.
     browsers_seen: list[str] = field(default_factory=list)
+    imap_seen: list[str] = field(default_factory=list)  # likewise for the IMAP connections, timed
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -255,7 +261,10 @@ class Watch:
                 browsers = chromium_browsers(self.pid)
                 if len(browsers) > self.max_browsers:
                     self.max_browsers, self.browsers_seen = len(browsers), [describe(p) for p in sorted(browsers)]
-                self.max_imap = max(self.max_imap, tcp_connections(self.pid, self.imap_port))
+                connections = tcp_connection_lines(self.pid, self.imap_port)
+                if len(connections) > self.max_imap:
+                    at = time.strftime("%H:%M:%S")
+                    self.max_imap, self.imap_seen = len(connections), [f"{at} {c}" for c in connections]
                 if self.state_db.exists():
                     journal = Journal(self.state_db)
                     running = sum(e.status == "running" for e in journal.all())
