@@ -212,7 +212,12 @@ def tcp_connections(pid: int, remote_port: int) -> int:
 
 
 def tcp_connection_lines(pid: int, remote_port: int) -> list[str]:
-    """Each established TCP connection of ``pid`` to ``remote_port``, as its /proc/net/tcp line."""
+    """Each established TCP connection of ``pid`` to ``remote_port``, as its /proc/net/tcp line.
+
+    One per socket inode: the kernel writes /proc/net/tcp in chunks, and a table that changes
+    between two chunks (sockets opening and closing elsewhere on a busy machine) can list the
+    same socket twice in one read.
+    """
     inodes = set()
     try:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -224,7 +229,7 @@ def tcp_connection_lines(pid: int, remote_port: int) -> list[str]:
                 inodes.add(target[8:-1])
     except OSError:
         return 0
-    found = []
+    found: dict[str, str] = {}  # inode -> line
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -234,8 +239,8 @@ def tcp_connection_lines(pid: int, remote_port: int) -> list[str]:
             parts = line.split()
             port = int(parts[2].rsplit(":", 1)[1], 16)
             if port == remote_port and parts[3] == "01" and parts[9] in inodes:
-                found.append(" ".join(parts[1:4] + parts[9:10]))
-    return found
+                found[parts[9]] = " ".join(parts[1:4] + parts[9:10])
+    return list(found.values())
 
 
 @dataclass
