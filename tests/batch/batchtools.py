@@ -206,11 +206,6 @@ def describe(pid: int) -> str:
     return f"{pid} {_executable(pid) or '?'} [{args}] parent {parent} {_executable(parent) if parent else '?'}"
 
 
-def tcp_connections(pid: int, remote_port: int) -> int:
-    """Established TCP connections of process ``pid`` to ``remote_port`` (IMAP sockets)."""
-    return len(tcp_connection_lines(pid, remote_port))
-
-
 def tcp_connection_lines(pid: int, remote_port: int) -> list[str]:
     """Each established TCP connection of ``pid`` to ``remote_port``, as its /proc/net/tcp line.
 
