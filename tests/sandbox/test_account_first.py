@@ -300,6 +300,23 @@ def test_a_person_walks_the_whole_journey_to_the_workspace(page: Page, af: Sandb
     assert now["join_requests"] == [] and now["journey"] == "account-first"
 
 
+def test_a_login_email_typed_before_the_pages_script_ran_is_copied_to_the_contact_email(
+        page: Page, api: httpx.Client) -> None:
+    """On a slow load a person types before the page's script runs: the contact address
+    still follows the login address once it does."""
+    open_home(page, ENGLISH)
+    held = []
+    page.route("**/static/af.js", lambda route: held.append(route))  # held until the person has typed
+    page.get_by_role("link", name=ENGLISH.create_account).click()
+    expect(page.get_by_role("heading", name=ENGLISH.personal_title)).to_be_visible()
+    page.get_by_label(ENGLISH.login_email, exact=True).fill("ap+slowload@ssc.example")
+    expect(page.get_by_label(ENGLISH.contact_email)).to_have_value("")
+    assert held, "the page did not load its script anew: nothing was held"
+    for route in held:
+        route.continue_()
+    expect(page.get_by_label(ENGLISH.contact_email)).to_have_value("ap+slowload@ssc.example")
+
+
 def test_a_wrong_captcha_gives_a_new_image_and_keeps_create_my_account_disabled(
         page: Page, api: httpx.Client) -> None:
     w = FRENCH

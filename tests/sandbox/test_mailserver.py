@@ -27,7 +27,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fixtures.mailserver.dovecot import INSTALL_HINT, DovecotError, DovecotServer, group_members
+from fixtures.portal.mailer import DEFER_RETRY_S, Mailer
 from fixtures.portal.server import Sandbox, SandboxError
+from fixtures.portal.state import PortalState
 
 SHARED = "ap@ssc.example"
 SETTINGS = {
@@ -187,6 +189,28 @@ def test_a_restart_keeps_the_ports_the_certificate_and_the_mail():
             assert [m.subject for m in box.fetch(AND(to=to), mark_seen=False)] == [subject]
         folder = server.folder
     assert not folder.exists()
+
+
+
+def test_a_mail_sent_while_the_server_is_down_is_deferred_then_delivered():
+    """The portal's mailer queues a mail Dovecot cannot take (stopped for a restart) and
+    delivers it once Dovecot is back, as a real MTA does: no mail is lost to a restart."""
+    with DovecotServer() as server:
+        state = PortalState("default", {}, None)
+        mailer = Mailer(state, server.host, server.lmtp_port, "choruspro.notification.aife@finances.gouv.fr")
+        to = f"ap+{uuid.uuid4().hex[:8]}@ssc.example"
+        server.stop(keep=True)
+        mailer.send_otp(to, "en", "482913")
+        [sent] = state.snapshot()["mails"]
+        threading.Event().wait(2 * DEFER_RETRY_S)  # the downtime: at least one delivery refused
+        assert sent["kind"] == "otp" and state.snapshot()["mails"][0]["delivered_at"] is None
+        server.start()
+        deadline = time.monotonic() + 20
+        while state.snapshot()["mails"][0]["delivered_at"] is None and time.monotonic() < deadline:
+            threading.Event().wait(0.1)
+        assert state.snapshot()["mails"][0]["delivered_at"], "the deferred mail never reached Dovecot"
+        with MailBox(server.host, server.imaps_port, ssl_context=tls(server)).login(SHARED, server.password) as box:
+            assert ["482913" in m.text for m in box.fetch(AND(to=to), mark_seen=False)] == [True]
 
 
 # -- the orchestrator, with a stand-in portal ------------------------------------------
