@@ -20,10 +20,12 @@ system-deps:
 demo: setup
 	$(BIN)/chorus-bot demo
 
-# Two workers: most of a test's time is the sandbox's latency, autofill and mail delays, not
-# CPU (two workers used 0.75 of the 2 cores on average); three overloaded the 2 cores (load 30)
-# and made timing-sensitive tests fail.
-PYTEST_ARGS ?= -n 2 --durations=25
+# Two workers, one per core: three overloaded 2 cores (load 30) and made timing-sensitive tests
+# fail. Work stealing: xdist's default `load` hands each worker long runs of consecutive tests
+# and never takes them back, so one worker could finish its share and idle for six minutes
+# while the other still held the whole fault suite; with `worksteal` an idle worker takes half
+# of the other's queue.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
