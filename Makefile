@@ -22,7 +22,7 @@ demo: setup
 
 # Two workers, one per core: three overloaded 2 cores (load 30) and made timing-sensitive tests
 # fail. Work stealing: xdist's default `load` hands each worker long runs of consecutive tests
-# and never takes them back, so one worker could finish its share and idle for six minutes
+# and never takes them back, so one worker could finish its share and idle for eight minutes
 # while the other still held the whole fault suite; with `worksteal` an idle worker takes half
 # of the other's queue.
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25

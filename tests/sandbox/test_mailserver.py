@@ -191,7 +191,6 @@ def test_a_restart_keeps_the_ports_the_certificate_and_the_mail():
     assert not folder.exists()
 
 
-
 def test_a_mail_sent_while_the_server_is_down_is_deferred_then_delivered():
     """The portal's mailer queues a mail Dovecot cannot take (stopped for a restart) and
     delivers it once Dovecot is back, as a real MTA does: no mail is lost to a restart."""
