@@ -64,6 +64,7 @@ def test_pages_taking_2_to_5_s(bot, portal, sandbox, tmp_path):
     report = assert_agree(bot, portal, batch)
     assert {row["attempts"] for row in report.values()} == {1}, "a slow page is waited for, not retried"
     assert min(h["duration_ms"] for h in portal.state()["hits"]) >= 2000 * 0.7  # the knob's ±30 % jitter
+    assert_no_secret(bot, sandbox, batch)
 
 
 @pytest.mark.slow
@@ -79,6 +80,7 @@ def test_an_insee_autofill_of_10_s(bot, portal, sandbox, tmp_path):
     assert {row["attempts"] for row in report.values()} == {1}, "the autofill is waited for, not retried"
     for row in report.values():
         assert row["insee"]["autofilled"]["postal_code"], row
+    assert_no_secret(bot, sandbox, batch)
 
 
 @pytest.mark.slow
@@ -175,3 +177,4 @@ def test_an_unreachable_portal_stops_before_any_supplier_with_exit_3(bot, portal
     report = assert_agree(bot, portal, batch, expected)
     for email in set(batch.emails) - set(first.emails):
         assert "unreachable" in report[email]["message"], report[email]
+    assert_no_secret(bot, sandbox, batch)
