@@ -223,7 +223,7 @@ def tcp_connection_lines(pid: int, remote_port: int) -> list[str]:
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
     except OSError:
-        return 0
+        return []  # the process is gone
     found: dict[str, str] = {}  # inode -> line
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

@@ -63,7 +63,7 @@ def test_a_french_excel_batch_of_22_at_concurrency_4(bot, portal, sandbox, tmp_p
 
     # One Chromium, one IMAP connection, 4 suppliers in flight at a time.
     assert watch.max_browsers == 1, watch.browsers_seen
-    assert watch.max_imap == 1, watch.imap_seen  # local, remote, state, inode (the log has the times)
+    assert watch.max_imap == 1, watch.imap_seen  # time, local, remote, state, inode
     assert 2 <= watch.max_running <= 4
     # Not a terminal: one plain line per finished supplier.
     assert "[22/22] " in out
