@@ -137,29 +137,33 @@ _MARK_JS = """(els, token) => {
   }
   return document.querySelectorAll('[data-chorus-top="' + token + '"]').length;
 }"""
+# Once the page has moved on, the same check unmarks what survived of the old screen (see
+# above) before it answers: one round trip for both.
 _MOVED_ON_JS = """({token, href, count}) => {
-  const root = document.documentElement;
-  if (!root || root.getAttribute('data-chorus-screen') !== token) return true;
-  if (location.href !== href) return true;
-  const tops = document.querySelectorAll('[data-chorus-top="' + token + '"]');
-  if (tops.length < count) return true;
-  for (const el of tops) {
-    if (!el.checkVisibility()) return true;
-    const changed = (el.innerText || '') !== el.getAttribute('data-chorus-text');
-    if (el.getAttribute('role') === 'alert' && changed) return true;
-  }
-  for (const alert of document.querySelectorAll('[role="alert"]')) {
-    const fresh = !alert.hasAttribute('data-chorus-old');
-    if (fresh && (alert.innerText || '').trim() && alert.checkVisibility()) return true;
-  }
-  return false;
-}"""
-_KEEP_OLD_ALERTS_JS = """(token) => {
+  const movedOn = () => {
+    const root = document.documentElement;
+    if (!root || root.getAttribute('data-chorus-screen') !== token) return true;
+    if (location.href !== href) return true;
+    const tops = document.querySelectorAll('[data-chorus-top="' + token + '"]');
+    if (tops.length < count) return true;
+    for (const el of tops) {
+      if (!el.checkVisibility()) return true;
+      const changed = (el.innerText || '') !== el.getAttribute('data-chorus-text');
+      if (el.getAttribute('role') === 'alert' && changed) return true;
+    }
+    for (const alert of document.querySelectorAll('[role="alert"]')) {
+      const fresh = !alert.hasAttribute('data-chorus-old');
+      if (fresh && (alert.innerText || '').trim() && alert.checkVisibility()) return true;
+    }
+    return false;
+  };
+  if (!movedOn()) return false;
   for (const el of document.querySelectorAll('[data-chorus-top="' + token + '"]')) {
     const unchanged = (el.innerText || '') === el.getAttribute('data-chorus-text');
     if (el.getAttribute('role') === 'alert' && unchanged) continue;
     for (const node of [el, ...el.querySelectorAll('*')]) node.removeAttribute('data-chorus-old');
   }
+  return true;
 }"""
 _ANSWERED_JS = "() => document.readyState !== 'loading' && !!document.body && document.body.innerText.trim() !== ''"
 
@@ -198,6 +202,8 @@ def raise_for_messages(page: Page, screen: str, stale: str | None = None) -> Non
     A known message is reported by its catalogue name (its first English wording) whatever
     the portal's language, so that reports read the same in French and English runs.
     """
+    if not messages(page, stale).filter(visible=True).count():  # one query when all is well
+        return
     faults = _fresh(page, page.get_by_text(_FAULTS), stale).filter(visible=True)
     if faults.count():
         shown = " ".join(faults.all_inner_texts())
@@ -241,6 +247,14 @@ class BasePage:
         """Whether `element` is on the page now (no waiting)."""
         return self.find(element).count() > 0
 
+    def complete(self, stale: str | None = None) -> Locator:
+        """The document's root while every required element shows, else nothing: one query
+        answers "is this screen here?" where `missing` asks once per element."""
+        whole = self.page.locator(":root")
+        for element in self.required:
+            whole = whole.filter(has=_fresh(self.page, self.find(element), stale))
+        return whole
+
     def missing(self, stale: str | None = None) -> list[Element]:
         """The required elements not on the page now (no waiting)."""
         return [e for e in self.required if not _fresh(self.page, self.find(e), stale).count()]
@@ -267,9 +281,10 @@ class BasePage:
         """
         token = secrets.token_hex(4)
         href = self.page.url
+        marked = self.page.get_by_role("alert").filter(visible=True)
         for element in (*self.required, control):
-            self.find(element).evaluate_all(_MARK_JS, token)
-        count = self.page.get_by_role("alert").filter(visible=True).evaluate_all(_MARK_JS, token)  # all marked
+            marked = marked.or_(self.find(element))
+        count = marked.evaluate_all(_MARK_JS, token)  # one round trip marks them all
         try:
             self.find(control).first.click()
         except PlaywrightError as exc:
@@ -294,11 +309,6 @@ class BasePage:
             raise WrongScreen(self.SCREEN, f"{waited}; {self.describe()}") from None
         except PlaywrightError:  # the old document went away under the check: a navigation, so moved on
             guard_cea(self.page)
-            return
-        try:
-            self.page.evaluate(_KEEP_OLD_ALERTS_JS, token)
-        except PlaywrightError:
-            pass
 
 
 P = TypeVar("P", bound=BasePage)
@@ -321,6 +331,9 @@ def await_screen(
     origin = origin or screens[0].SCREEN
     while True:
         guard_cea(page)
+        for screen in screens:  # the usual case, one query per screen expected
+            if screen.complete(stale).count():
+                return screen
         missing = {screen: screen.missing(stale) for screen in screens}
         for screen, absent in missing.items():
             if not absent:

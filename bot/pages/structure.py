@@ -99,9 +99,8 @@ class StructurePage(BasePage):
     def read_company(self) -> dict[str, str]:
         """What the portal autofilled: company name, address, postal code, city (visible ones)."""
         out: dict[str, str] = {}
-        for key, element in COMPANY_FIELDS.items():
-            loc = self.find(element)
-            out[key] = loc.input_value().strip() if loc.count() else ""
+        for key, element in COMPANY_FIELDS.items():  # one query per field, none shown reads ""
+            out[key] = self.find(element).evaluate_all("els => els.length ? (els[0].value || '').trim() : ''")
         return out
 
     @staticmethod

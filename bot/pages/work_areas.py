@@ -12,6 +12,14 @@ from bot.pages.elements import Element, Role
 
 # One switch per work area, by the canonical names of bot.models.ALL_AREAS.
 AREA_SWITCHES = {name: Element(Role.switch, L.AREAS[name]) for name in ALL_AREAS}
+# A switch's state as Playwright's `is_checked` reads it: a native checkbox's checked
+# property, else aria-checked; null when there is no such switch.
+_STATE_JS = """(els) => {
+  if (!els.length) return null;
+  const el = els[0];
+  if (el.tagName === 'INPUT' && ['checkbox', 'radio'].includes(el.type)) return el.checked;
+  return el.getAttribute('aria-checked') === 'true';
+}"""
 
 
 class WorkAreasPage(BasePage):
@@ -21,12 +29,16 @@ class WorkAreasPage(BasePage):
     VALIDATE = Element(Role.button, L.VALIDATE)
     REQUIRED = (*AREA_SWITCHES.values(), VALIDATE)
 
+    def _state(self, name: str) -> bool | None:
+        """The area's switch: on, off, or None when the page shows no such switch (one query)."""
+        return self.find(AREA_SWITCHES[name]).evaluate_all(_STATE_JS)
+
     def area_state(self, name: str) -> bool:
         """True when the area's switch is on (aria-checked, else the checkbox's checked state)."""
-        loc = self.find(AREA_SWITCHES[name])
-        if not loc.count():
+        state = self._state(name)
+        if state is None:
             raise TechnicalFault(f"{self.SCREEN}: no work area named '{name}'", screen=self.SCREEN)
-        return loc.first.is_checked()
+        return state
 
     def open_areas(self, names: list[str] | tuple[str, ...]) -> "WorkAreasPage":
         """Switch on each area that is off, and check that it took."""
@@ -44,7 +56,7 @@ class WorkAreasPage(BasePage):
 
     def open_area_names(self) -> list[str]:
         """The names of the areas switched on, in page order."""
-        return [name for name in ALL_AREAS if self.shows(AREA_SWITCHES[name]) and self.area_state(name)]
+        return [name for name in ALL_AREAS if self._state(name)]
 
     def validate(self) -> "CreatedPage":
         """Press "Validate" (creates the account and sends the mail); return step 4."""
