@@ -11,6 +11,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from email.utils import format_datetime
 
 import pytest
 from imap_tools import AND, MailBox
+from imap_tools.idle import IdleManager
 from loguru import logger
 
 import bot.mail
@@ -108,11 +110,11 @@ def test_two_flows_sharing_the_mailbox_each_get_their_own_link(mail, mailbox):
     since = datetime.now(timezone.utc)
     with ThreadPoolExecutor(2) as pool:
         waits = {who: pool.submit(mailbox.wait_for_link, who, since, 20) for who in (alice, bob)}
-        _deliver(mail, bob, links[bob])  # while both wait (IDLE), in the other order
+        _deliver(mail, bob, links[bob])  # while both wait, in the other order
         _deliver(mail, alice, links[alice])
         got = {who: future.result(timeout=30) for who, future in waits.items()}
     assert got == links
-    assert datetime.now(timezone.utc) - since < timedelta(seconds=10)  # IDLE told us, no 30 s renew
+    assert datetime.now(timezone.utc) - since < timedelta(seconds=10)  # no 30 s IDLE renew
     assert _flags_of(mail, alice) == [{"\\Seen"}] and _flags_of(mail, bob) == [{"\\Seen"}]
     token = links[alice].rpartition("token=")[2]
     assert registry.mask(f"pasted {token} alone") == "pasted ******** alone"  # registered: masked anywhere
@@ -203,6 +205,54 @@ def test_no_mail_gives_none_after_the_timeout(mailbox):
     assert mailbox.wait_for_link(_address(), datetime.now(timezone.utc), 1.5) is None
     elapsed = time.monotonic() - started
     assert 1.5 <= elapsed < 1.5 + 1.0
+
+
+class _IdleStarts:
+    """Counts the IDLE commands the watcher starts (or makes them fail, when `fail`)."""
+
+    def __init__(self, monkeypatch, fail: bool = False) -> None:
+        self.count = 0
+        self.answered = threading.Event()  # the server took one
+        original = IdleManager.start
+
+        def start(manager, *args, **kwargs):
+            self.count += 1
+            if fail:
+                raise AssertionError("IDLE started while a mail was due")
+            result = original(manager, *args, **kwargs)
+            self.answered.set()
+            return result
+
+        monkeypatch.setattr(IdleManager, "start", start)
+
+
+def test_a_mail_due_any_moment_is_asked_for_without_waiting_on_idle(mail, monkeypatch):
+    # Within the quick window the watcher sends NOOPs (the server looks at once) instead of
+    # waiting for IDLE's notification, which Dovecot delays by 0.5 s.
+    idle = _IdleStarts(monkeypatch, fail=True)
+    who, link = _address(), _link()
+    since = datetime.now(timezone.utc)
+    with ActivationMailbox(_settings(mail), PORTAL) as box, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(box.wait_for_link, who, since, 20)
+        assert not waiting.done()
+        _deliver(mail, who, link)
+        assert waiting.result(timeout=30) == link
+    assert idle.count == 0
+
+
+def test_after_the_quick_window_idle_tells_of_the_mail(mail, monkeypatch):
+    monkeypatch.setattr(bot.mail, "QUICK_WINDOW_S", 0.0)
+    idle = _IdleStarts(monkeypatch)
+    who, link = _address(), _link()
+    since = datetime.now(timezone.utc)
+    with ActivationMailbox(_settings(mail), PORTAL) as box, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(box.wait_for_link, who, since, 20)
+        # The watcher connects, scans, then idles: the mail comes only then.
+        assert idle.answered.wait(10), "the watcher never used IDLE"
+        assert not waiting.done()
+        _deliver(mail, who, link)
+        assert waiting.result(timeout=30) == link
+    assert datetime.now(timezone.utc) - since < timedelta(seconds=10)  # IDLE told us, no 30 s renew
 
 
 def test_without_idle_the_mailbox_is_polled(mail, monkeypatch):
