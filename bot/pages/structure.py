@@ -6,15 +6,21 @@ The company fields are autofilled from INSEE asynchronously behind a spinner ove
 from __future__ import annotations
 
 import re
+import time
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bot import labels as L
 from bot.errors import TechnicalFault
-from bot.pages.base import BasePage, raise_for_messages
+from bot.pages.base import MOVED_ON_POLL_MS, BasePage, raise_for_messages
 from bot.pages.elements import Element, Role
 from bot.pages.work_areas import WorkAreasPage
+
+# The INSEE lookup has ended: nothing busy and the identifier set (or the field gone).
+_AUTOFILLED_JS = """(field) => !field.isConnected
+  || (!document.querySelector('[aria-busy="true"]') && field.value !== '')"""
 
 # The fields compared with the supplier's master data.
 COMPANY_FIELDS = {
@@ -83,9 +89,12 @@ class StructurePage(BasePage):
 
     def wait_for_autofill(self, timeout_s: float) -> "StructurePage":
         """Wait for the INSEE lookup: nothing busy any more and the identifier set."""
+        deadline = time.monotonic() + timeout_s
+        self._watch_autofill(timeout_s)
+        left_ms = max(deadline - time.monotonic(), 0.001) * 1000
         try:
-            self.busy().first.wait_for(state="detached", timeout=timeout_s * 1000)
-            expect(self.find(self.IDENTIFIER)).not_to_have_value("", timeout=timeout_s * 1000)
+            self.busy().first.wait_for(state="detached", timeout=left_ms)
+            expect(self.find(self.IDENTIFIER)).not_to_have_value("", timeout=left_ms)
         except AssertionError as exc:
             raise TechnicalFault(f"{self.SCREEN}: the identifier stayed empty", screen=self.SCREEN) from exc
         except PlaywrightTimeout as exc:
@@ -95,6 +104,19 @@ class StructurePage(BasePage):
             ) from exc
         raise_for_messages(self.page, self.SCREEN)
         return self
+
+    def _watch_autofill(self, timeout_s: float) -> None:
+        """Return soon after the lookup ends, however long it takes: the page itself checks
+        every MOVED_ON_POLL_MS, where a locator's wait asks only every 500 ms after its first
+        half second. The locator checks that follow confirm it (at once) or say what is wrong;
+        a field replaced meanwhile ends this wait early and leaves the checking to them."""
+        try:
+            field = self.find(self.IDENTIFIER).first.element_handle(timeout=timeout_s * 1000)
+            self.page.wait_for_function(
+                _AUTOFILLED_JS, arg=field, timeout=timeout_s * 1000, polling=MOVED_ON_POLL_MS
+            )
+        except PlaywrightError:  # a timeout too: the locator checks then raise what they see
+            pass
 
     def read_company(self) -> dict[str, str]:
         """What the portal autofilled: company name, address, postal code, city (visible ones)."""
