@@ -38,11 +38,16 @@ PLAYWRIGHT_DISABLED_FEATURES = (
     "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
     "msForceBrowserSignIn", "msEdgeUpdateLaunchServicesPreferredVersion",
 )
-# No spare renderer kept warm for the next navigation: each browser context has its own storage,
-# so the spare (made for the default one) was thrown away and made again at every page:
-# bench/profile.py counted 116 renderer processes for 6 suppliers with it, 12 without, and 3-8 %
-# less CPU per registration.
-OUR_DISABLED_FEATURES = ("SpareRendererForSitePerProcess",)
+# - No spare renderer kept warm for the next navigation: each browser context has its own
+#   storage, so the spare (made for the default one) was thrown away and made again at every
+#   page: bench/profile.py counted 116 renderer processes for 6 suppliers with it, 12 without,
+#   and 3-8 % less CPU per registration.
+# - No WebUI omnibox popup: Chromium builds one per window, in a renderer process of its own,
+#   and each browser context's page is a window. A headless browser has no address bar to pop
+#   it from; without it a context costs one renderer process instead of two.
+OUR_DISABLED_FEATURES = (
+    "SpareRendererForSitePerProcess", "WebUIOmniboxPopup", "WebUIOmniboxFullPopup", "WebUIOmniboxAimPopup",
+)
 NO_BROWSER = (
     "no Chromium found: set CHORUS_BROWSER_PATH, install Debian's chromium "
     "(apt-get install chromium) or run `playwright install chromium`"
