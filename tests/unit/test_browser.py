@@ -76,3 +76,19 @@ def test_launch_browser_opens_a_working_chromium(playwright: Playwright):
         assert page.get_by_role("button", name="Valider").is_visible()
     finally:
         browser.close()
+
+
+def test_a_browser_context_costs_only_its_page_no_browser_ui(playwright: Playwright):
+    """Chromium built a WebUI omnibox popup, in a renderer process of its own, for every window,
+    so for every browser context (bot.browser.OUR_DISABLED_FEATURES). A Chromium upgrade
+    that brings it back under a new name shows here as a target that is not a page."""
+    browser = launch_browser(playwright, settings(), headless=True)
+    try:
+        for _ in range(2):
+            browser.new_context().new_page().set_content("<button>Valider</button>")
+        targets = browser.new_browser_cdp_session().send("Target.getTargets")["targetInfos"]
+        others = sorted(f"{t['type']} {t['url']}" for t in targets if t["type"] != "page")
+        assert others == []
+        assert sum(t["type"] == "page" for t in targets) == 2
+    finally:
+        browser.close()
