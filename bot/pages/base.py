@@ -247,17 +247,21 @@ class BasePage:
         """Whether `element` is on the page now (no waiting)."""
         return self.find(element).count() > 0
 
+    def _shown(self, element: Element, stale: str | None) -> Locator:
+        """`element` as this screen shows it, less what is marked from before the last click."""
+        return _fresh(self.page, self.find(element), stale)
+
     def complete(self, stale: str | None = None) -> Locator:
         """The document's root while every required element shows, else nothing: one query
         answers "is this screen here?" where `missing` asks once per element."""
         whole = self.page.locator(":root")
         for element in self.required:
-            whole = whole.filter(has=_fresh(self.page, self.find(element), stale))
+            whole = whole.filter(has=self._shown(element, stale))
         return whole
 
     def missing(self, stale: str | None = None) -> list[Element]:
         """The required elements not on the page now (no waiting)."""
-        return [e for e in self.required if not _fresh(self.page, self.find(e), stale).count()]
+        return [e for e in self.required if not self._shown(e, stale).count()]
 
     def check(self) -> list[tuple[Element, str | None]]:
         """Each required element with the wording it is shown under, or None when missing."""
@@ -346,7 +350,7 @@ def await_screen(
         signs = messages(page, stale)
         for screen, absent in missing.items():
             for element in absent:
-                signs = signs.or_(_fresh(page, screen.find(element), stale))
+                signs = signs.or_(screen._shown(element, stale))
         answered = _answered(page)
         try:
             signs.filter(visible=True).first.wait_for(state="attached", timeout=min(remaining, settle_s) * 1000)
