@@ -58,7 +58,7 @@ def main() -> None:
 
 # Each module below adds its commands to `app` (import for the side effect).
 from bot.commands import batch, check_site, register, report, sandbox, trace  # noqa: E402,F401
-from bot.commands import desk  # noqa: E402,F401
+from bot.commands import desk, worker  # noqa: E402,F401
 
 
 if __name__ == "__main__":

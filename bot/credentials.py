@@ -45,6 +45,7 @@ from pydantic import SecretStr
 
 from bot.errors import ConfigError
 from bot.labels import SECRET_QUESTIONS
+from bot.postgres import is_postgres_url
 from bot.private import private_sqlite
 from bot.secrets import registry
 from bot.sqlite_wal import ensure_wal
@@ -131,7 +132,17 @@ class KeyParams:
 
 
 class CredentialStore:
-    """SQLite table ``credentials`` in the state DB (shared with the journal, hence WAL)."""
+    """SQLite table ``credentials`` in the state DB (shared with the journal, hence WAL).
+
+    ``CredentialStore(state_db, key)`` with a ``postgresql://`` URL opens the PostgreSQL store
+    (``bot.credentials_pg``) instead: same behaviour, shared by every worker."""
+
+    def __new__(cls, db_path: Path | str, secret_key: str | SecretStr | None = None) -> "CredentialStore":
+        if cls is CredentialStore and is_postgres_url(db_path):
+            from bot.credentials_pg import PostgresCredentialStore
+
+            cls = PostgresCredentialStore
+        return super().__new__(cls)
 
     def __init__(self, db_path: Path, secret_key: str | SecretStr | None) -> None:
         self._db_path = private_sqlite(db_path)

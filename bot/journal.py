@@ -7,10 +7,11 @@ knows whether an account may already exist and resumes instead of creating it tw
 One row per supplier (keyed by SIRET). Every write is a short transaction committed
 before the method returns (``synchronous=FULL``: durable even across a power loss).
 SQLite in WAL mode lets ``chorus-bot status`` read while a batch writes. The storage
-sits behind the small abstract ``Journal`` interface so that another backend
-(PostgreSQL) can take its place; ``Journal(db_path)`` opens the SQLite one.
+sits behind the small abstract ``Journal`` interface: ``Journal(state_db)`` opens the SQLite
+one for a path and the PostgreSQL one (``bot.journal_pg``) for a ``postgresql://`` URL.
 
-``RunLock`` keeps two runs from working on one journal at the same time.
+``RunLock`` keeps two runs from working on one journal at the same time (``RunLock(state_db)``
+also picks the lock that fits the journal).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.models import RegistrationResult, Status, Supplier
+from bot.postgres import is_postgres_url
 from bot.private import private_dir, private_opener, private_sqlite
 from bot.sqlite_wal import ensure_wal
 
@@ -136,9 +138,14 @@ class Journal(ABC):
     """The journal interface. ``Journal(path)`` opens the SQLite implementation."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Journal":
-        # The contract (ARCHITECTURE.md) constructs ``Journal(db_path)``: route it to SQLite.
+        # The contract (ARCHITECTURE.md) constructs ``Journal(state_db)``: route it by its kind.
         if cls is Journal:
-            cls = SqliteJournal
+            if args and is_postgres_url(args[0]):
+                from bot.journal_pg import PostgresJournal
+
+                cls = PostgresJournal
+            else:
+                cls = SqliteJournal
         return super().__new__(cls)
 
     @abstractmethod
@@ -448,6 +455,24 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
     )
 
 
+def shown_state_db(state_db: Path | str) -> str:
+    """CHORUS_STATE_DB as messages show it (a URL's password masked)."""
+    if is_postgres_url(state_db):
+        from bot.postgres import shown_url
+
+        return shown_url(str(state_db))
+    return str(state_db)
+
+
+def journal_exists(state_db: Path | str) -> bool:
+    """Whether a journal is there to read (nothing is created): the file, or a migrated database."""
+    if is_postgres_url(state_db):
+        from bot.postgres import schema_version
+
+        return schema_version(str(state_db)) > 0
+    return Path(state_db).exists()
+
+
 class LockBusy(Exception):
     """Another run holds the journal. ``str(exc)`` is the one line the user sees."""
 
@@ -459,6 +484,13 @@ class RunLock:
     even by SIGKILL, so a crash never leaves a stale lock behind. The file records the
     holder's pid and start time, only to say who holds it.
     """
+
+    def __new__(cls, db_path: Path | str, **kwargs: Any) -> "RunLock":
+        if cls is RunLock and is_postgres_url(db_path):
+            from bot.journal_pg import PgRunLock
+
+            cls = PgRunLock
+        return super().__new__(cls)
 
     def __init__(self, db_path: Path | str):
         db_path = Path(db_path)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -125,9 +126,13 @@ class Settings(BaseSettings):
     artifacts_keep_runs: int = Field(default=30, ge=1)
     artifacts_keep_days: int = Field(default=30, ge=1)
 
-    # the journal and credentials at rest
-    state_db: Path = Path("state/chorus-bot.sqlite3")
+    # the journal and credentials at rest: a SQLite file, or a postgresql:// URL (several machines)
+    state_db: Path | str = Path("state/chorus-bot.sqlite3")
     secret_key: SecretStr | None = None
+
+    # workers sharing a PostgreSQL state DB (`chorus-bot worker`)
+    worker_heartbeat_s: float = Field(default=10.0, gt=0)
+    worker_stalled_s: float = Field(default=30.0, gt=0)
 
     # batches
     concurrency: int = Field(default=2, ge=1, le=64)
@@ -144,6 +149,22 @@ class Settings(BaseSettings):
     insee_mismatch: InseeMismatchPolicy = InseeMismatchPolicy.warn
     blocked_sirens: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [CEA_SIREN])
     join_existing: bool = False
+
+    @field_validator("state_db", mode="before")
+    @classmethod
+    def _state_db_kind(cls, value):
+        """A ``postgresql://`` (or ``postgres://``) URL stays a string; anything else is a path."""
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            return value
+        if isinstance(value, str) and "://" in value:
+            raise ValueError("must be a SQLite file path or a postgresql:// URL")
+        return Path(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _stalled_after_heartbeats(self):
+        if self.worker_stalled_s <= 2 * self.worker_heartbeat_s:
+            raise ValueError("CHORUS_WORKER_STALLED_S must be more than twice CHORUS_WORKER_HEARTBEAT_S")
+        return self
 
     @field_validator("blocked_sirens", mode="before")
     @classmethod
@@ -205,7 +226,16 @@ class Settings(BaseSettings):
         for secret in (self.imap_password, self.secret_key):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
+        if self.uses_postgres:
+            password = urlsplit(str(self.state_db)).password
+            if password:
+                out.append(password)
         return out
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether the journal, credentials and job queue live in PostgreSQL (CHORUS_STATE_DB)."""
+        return isinstance(self.state_db, str)
 
 
 def env_name(field: str) -> str:
@@ -221,4 +251,6 @@ def load_settings(**overrides) -> Settings:
         field = str(err["loc"][0]) if err.get("loc") else "?"
         msg = err.get("msg", "invalid value").removeprefix("Value error, ")
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        if not err.get("loc"):  # a rule between settings: its message names them
+            raise ConfigError(f"{msg}{more}") from None
         raise ConfigError(f"{env_name(field)}: {msg}{more}") from None

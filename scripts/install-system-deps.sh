@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the bot and its sandbox need from Debian's packages: Chromium and Dovecot.
+# Installs what the bot and its tests need from Debian's packages: Chromium, Dovecot, and
+# PostgreSQL's server programs (the tests of several workers start a throw-away cluster).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ fi
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

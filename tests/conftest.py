@@ -7,6 +7,8 @@
 - ``bot_env``: the ``CHORUS_*`` variables that run the bot against the sandbox, with its
   own state database and artifacts folder under the test's ``tmp_path``.
 - ``mailbox_address``: a fresh ``ap+<8 hex>@ssc.example``, delivered to the shared mailbox.
+- ``postgres`` (session): a throw-away PostgreSQL server (fixtures/postgres.py, Debian's
+  binaries, initdb + pg_ctl); ``pg_url``: a fresh empty database on it, one per test.
 - pytest-playwright launches Chromium through ``bot.browser`` (same executable and flags as the
   bot), and its ``base_url`` is the sandbox portal's (so any ``page`` test starts the sandbox).
 """
@@ -24,6 +26,7 @@ from cryptography.fernet import Fernet
 from bot.browser import launch_options
 from bot.settings import load_settings
 from fixtures.portal.server import Sandbox
+from fixtures.postgres import PostgresServer
 
 
 class PortalClient:
@@ -94,6 +97,17 @@ def bot_env(tmp_path, sandbox: Sandbox) -> dict[str, str]:
         "CHORUS_SECRET_KEY": Fernet.generate_key().decode(),
         "CHORUS_ACTIVATION_TIMEOUT_S": "60",
     }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    return postgres.new_database()
 
 
 @pytest.fixture(scope="session")

@@ -54,12 +54,19 @@ def batch(
         "127.0.0.1", "--desk-host", help="Where the desk listens (default this machine only; elsewhere: a warning)."
     ),
     desk_port: int = typer.Option(0, "--desk-port", min=0, max=65535, help="The desk's port (default: a free one)."),
+    enqueue: bool = typer.Option(
+        False, "--enqueue",
+        help="Queue the suppliers for `chorus-bot worker` on any machine (CHORUS_STATE_DB must be postgresql://).",
+    ),
 ) -> None:
     """Register every supplier of a CSV/XLSX file; resumable, one browser, progress bar."""
     from bot.batchfile import BatchFileError, read_batch
     from bot.flows.batch import run_batch
     from bot.runtemp import run_temp_dir
 
+    if enqueue:
+        _enqueue(file, retry_failed, {"--concurrency": concurrency is not None, "--report": report is not None,
+                                      "--desk": desk, "--wait-lock": wait_lock, "--dry-run": OPTS.dry_run})
     try:
         settings = load_settings()
         settings.require(*REQUIRED_SETTINGS)
@@ -98,6 +105,57 @@ def batch(
     raise typer.Exit(run.exit_code)
 
 
+def _enqueue(file: Path, retry_failed: bool, refused: dict[str, bool]) -> None:
+    """`batch FILE --enqueue`: the file's suppliers become jobs for the workers; exits."""
+    from bot.batchfile import BatchFileError, read_batch
+    from bot.flows.batch import row_error_result
+    from bot.jobqueue import enqueue, finish_if_complete
+    from bot.journal import Journal
+    from bot.report_html import run_settings
+    from bot.runs import new_run_id
+
+    for option, given in refused.items():
+        if given:
+            where = "each worker's (chorus-bot worker --concurrency N)" if option == "--concurrency" else "not for a queued batch"
+            raise fail_config(ValueError(f"{option} with --enqueue: that option is {where}"))
+    try:
+        settings = load_settings()
+        if not settings.uses_postgres:
+            raise ConfigError("CHORUS_STATE_DB: --enqueue needs a postgresql:// URL (the queue lives in PostgreSQL)")
+        batch_input = read_batch(file)
+    except (ConfigError, BatchFileError) as exc:
+        raise fail_config(exc) from None
+    err = Console(stderr=True)
+    for error in batch_input.errors:
+        err.print(f"bad row: {error}", highlight=False, markup=False)
+    url = str(settings.state_db)
+    run_id = new_run_id()
+    lines = [(line, supplier) for line, supplier in batch_input.suppliers]
+    lines += [(error.line, row_error_result(error)) for error in batch_input.errors]
+    lines.sort(key=lambda pair: pair[0])
+    try:
+        with Journal(url) as journal:
+            settings_shown = run_settings(settings, settings.concurrency, False)
+            settings_shown["Concurrency"] = "per worker"
+            journal.start_run(run_id, settings_shown)
+            queued = enqueue(url, journal, run_id, lines, retry_failed)
+            if not queued.queued:
+                finish_if_complete(url, journal, run_id)
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    console = Console()
+    console.print(
+        f"batch {run_id}: {len(queued.queued)} supplier(s) queued, {queued.final} already final in the journal,"
+        f" {len(queued.already_queued)} already queued by another batch, {len(batch_input.errors)} bad row(s)",
+        highlight=False, soft_wrap=True,
+    )
+    if queued.queued:
+        console.print("run them: chorus-bot worker [--concurrency N], on as many machines as you like;"
+                      f" follow: chorus-bot status; report: chorus-bot report --run {run_id}",
+                      highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_OK)
+
+
 @contextlib.contextmanager
 def _desk(settings: Settings, wanted: bool, host: str, port: int, suppliers, err: Console) -> Iterator["WebDesk | None"]:
     """The captcha desk around the run (`--desk`), its address printed; else None."""
@@ -122,7 +180,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table (for scripts)."),
 ) -> None:
     """What the journal knows: one row per supplier (works while a batch runs)."""
-    from bot.journal import RUNNING, Journal, RunLock
+    from bot.journal import RUNNING, Journal, RunLock, journal_exists, shown_state_db
     from bot.secrets import registry
     from bot.siret import normalise_siret
 
@@ -131,17 +189,17 @@ def status(
     except ConfigError as exc:
         raise fail_config(exc) from None
     db = settings.state_db
-    if not db.exists():
-        typer.echo(f"no journal at {db} yet: no batch or registration has run with this CHORUS_STATE_DB")
+    if not journal_exists(db):
+        typer.echo(f"no journal at {shown_state_db(db)} yet: no batch or registration has run with this CHORUS_STATE_DB")
         raise typer.Exit(EXIT_OK)
-    live = bool(RunLock(db).holder())
+    live = bool(RunLock(db).holder())  # a batch, or (PostgreSQL) workers
     with Journal(db) as journal:
         entries = journal.all()
     if siret is not None:
         wanted = normalise_siret(siret)
         entries = [e for e in entries if e.siret == wanted]
         if not entries:
-            typer.echo(f"SIRET {wanted} is not in the journal {db}", err=True)
+            typer.echo(f"SIRET {wanted} is not in the journal {shown_state_db(db)}", err=True)
             raise typer.Exit(EXIT_BUSINESS)
 
     def shown_status(entry) -> str:
@@ -168,7 +226,7 @@ def status(
         for key, value in rows[0].items():
             console.print(f"{key}: {value if value not in (None, '', []) else '-'}", highlight=False, markup=False)
         return
-    table = Table(title=f"Journal {db}" + (" (a run is going)" if live else ""))
+    table = Table(title=f"Journal {shown_state_db(db)}" + (" (a run is going)" if live else ""))
     for column in ("SIRET", "Login email", "Status", "Checkpoint", "Step", "Attempts", "Updated (UTC)", "Message"):
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -18,7 +18,7 @@ from bot.runs import EXIT_BUSINESS
 def desk() -> None:
     """Print the address of the running batch's captcha desk (a local web page, token included)."""
     from bot.desk import desk_address
-    from bot.journal import Journal, RunLock
+    from bot.journal import Journal, RunLock, journal_exists, shown_state_db
     from bot.settings import load_settings
 
     try:
@@ -26,8 +26,8 @@ def desk() -> None:
     except ConfigError as exc:
         raise fail_config(exc) from None
     db = settings.state_db
-    if not db.exists() or not RunLock(db).holder():
-        typer.echo(f"no batch is running on the journal {db}: start one with chorus-bot batch FILE --desk", err=True)
+    if not journal_exists(db) or not RunLock(db).holder():
+        typer.echo(f"no batch is running on the journal {shown_state_db(db)}: start one with chorus-bot batch FILE --desk", err=True)
         raise typer.Exit(EXIT_BUSINESS)
     with Journal(db) as journal:
         run = journal.run()

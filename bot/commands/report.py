@@ -33,7 +33,7 @@ def report(
     ),
 ) -> None:
     """Rebuild the report of a batch run from the journal and the artifacts."""
-    from bot.journal import Journal
+    from bot.journal import Journal, journal_exists, shown_state_db
     from bot.report import write_report
     from bot.report_html import RunNotFound, load_run, write_html_report
     from bot.settings import load_settings
@@ -45,14 +45,15 @@ def report(
         raise fail_config(exc) from None
     if output is not None and output.suffix.lower() != f".{fmt.value}":
         raise fail_config(ValueError(f"--output {output}: the name must end in .{fmt.value} for --format {fmt.value}"))
-    if not settings.state_db.exists():
-        typer.echo(f"no journal at {settings.state_db}: no batch has run with this CHORUS_STATE_DB", err=True)
+    shown = shown_state_db(settings.state_db)
+    if not journal_exists(settings.state_db):
+        typer.echo(f"no journal at {shown}: no batch has run with this CHORUS_STATE_DB", err=True)
         raise typer.Exit(EXIT_BUSINESS)
     with Journal(settings.state_db) as journal:
         try:
             run_report = load_run(journal, settings, run)
         except RunNotFound as exc:
-            typer.echo(f"{exc} {settings.state_db}", err=True)
+            typer.echo(f"{exc} {shown}", err=True)
             raise typer.Exit(EXIT_BUSINESS) from None
     target = output or make_run_dir(settings, run_report.run_id) / f"report.{fmt.value}"
     if fmt is ReportFormat.html:

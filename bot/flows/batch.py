@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +40,7 @@ from bot.captcha import desk_for
 from bot.flows.account_first import PasswordTries
 from bot.flows.gate import PortalDown, PortalGate, check_portal
 from bot.flows.registration import RegistrationFlow, register_with_retries
-from bot.journal import Journal, JournalEntry, RunLock, is_final
+from bot.journal import Journal, JournalEntry, RunLock, is_final, shown_state_db
 from bot.logs import setup_logging
 from bot.mail import ActivationMailbox, check_login
 from bot.models import RegistrationResult, Status, Supplier
@@ -119,9 +119,10 @@ def run_batch(
     if not lock.acquire(wait=False):
         holder = lock.holder()
         if not wait_lock:
-            console.print(f"another run holds the journal {settings.state_db} ({holder}): not starting")
+            console.print(f"another run holds the journal {shown_state_db(settings.state_db)} ({holder}): not starting")
             return BatchRun(run_id=None, locked_out=True)
-        console.print(f"another run holds the journal {settings.state_db} ({holder}): waiting for it to end")
+        console.print(f"another run holds the journal {shown_state_db(settings.state_db)} ({holder}):"
+                      " waiting for it to end")
         lock.acquire(wait=True)
     try:
         return _Batch(settings, console, dry_run, headless, slow_mo, interactive, web_desk).run(
@@ -320,7 +321,7 @@ class _Batch:
     ) -> None:
         """One thread: its own Playwright connection to the shared Chromium, one supplier at a time."""
         browser = WorkerBrowser(server, slow_mo=self.slow_mo)
-        flow = _GatedFlow(
+        flow = GatedFlow(
             self.settings, browser.new_context, mailbox, journal, credentials, self.run_id, dry_run=self.dry_run,
             gate=gate, captcha_desk=self.captcha_desk, password_tries=self.password_tries,
         )
@@ -356,29 +357,10 @@ class _Batch:
                         self.workers_done.set()
 
     def _one(self, flow: RegistrationFlow, supplier: Supplier) -> RegistrationResult:
-        """One supplier with retries; an error outside the flow's contract fails only it."""
-        try:
-            return register_with_retries(flow, supplier, self.settings)
-        except ConfigError as exc:
-            # A setting is wrong (IMAP login refused, bad key...): every supplier would fail alike.
-            self._request_stop(f"configuration error: {exc}")
-            return self._failed(supplier, f"configuration error: {exc}")
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker and the batch
-            with logger.contextualize(siret=supplier.siret, run_id=self.run_id):
-                logger.exception(f"unexpected error: {type(exc).__name__}")
-            first_line = (str(exc).splitlines() or [""])[0]
-            return self._failed(supplier, f"unexpected error: {type(exc).__name__}: {first_line}")
-
-    def _failed(self, supplier: Supplier, message: str) -> RegistrationResult:
-        result = RegistrationResult(
-            siret=supplier.siret, email=supplier.email, status=Status.failed, message=registry.mask(message),
-            finished_at=datetime.now(timezone.utc),
+        return register_one(
+            flow, supplier, self.settings, None if self.dry_run else self.journal,
+            on_config_error=lambda message: self._request_stop(f"configuration error: {message}"),
         )
-        entry = self.journal.get(supplier.siret) if self.journal and not self.dry_run else None
-        if entry is not None:
-            result.attempts, result.started_at = entry.attempts, entry.started_at
-            self.journal.finish(result)
-        return result
 
     def _ordered(self, suppliers, row_errors) -> list[RegistrationResult]:
         """File order: each supplier's result (or 'not started') and each bad row, by line."""
@@ -393,7 +375,41 @@ class _Batch:
         return [result for _, result in sorted(lines, key=lambda pair: pair[0])]
 
 
-class _GatedFlow(RegistrationFlow):
+def register_one(
+    flow: RegistrationFlow, supplier: Supplier, settings: Settings, journal: Journal | None,
+    on_config_error: Callable[[str], None],
+) -> RegistrationResult:
+    """One supplier with retries; an error outside the flow's contract fails only it.
+
+    A ``ConfigError`` (IMAP login refused, bad key...) would fail every supplier alike: it is
+    reported to ``on_config_error`` (which stops the run) and fails this one. ``journal``:
+    where a failure is recorded (None in a dry run)."""
+    try:
+        return register_with_retries(flow, supplier, settings)
+    except ConfigError as exc:
+        on_config_error(str(exc))
+        return failed_result(journal, supplier, f"configuration error: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker and the batch
+        with logger.contextualize(siret=supplier.siret, run_id=flow.run_id):
+            logger.exception(f"unexpected error: {type(exc).__name__}")
+        first_line = (str(exc).splitlines() or [""])[0]
+        return failed_result(journal, supplier, f"unexpected error: {type(exc).__name__}: {first_line}")
+
+
+def failed_result(journal: Journal | None, supplier: Supplier, message: str) -> RegistrationResult:
+    """A ``failed`` result (secrets masked), recorded in the journal when it knows the supplier."""
+    result = RegistrationResult(
+        siret=supplier.siret, email=supplier.email, status=Status.failed, message=registry.mask(message),
+        finished_at=datetime.now(timezone.utc),
+    )
+    entry = journal.get(supplier.siret) if journal is not None else None
+    if entry is not None:
+        result.attempts, result.started_at = entry.attempts, entry.started_at
+        journal.finish(result)
+    return result
+
+
+class GatedFlow(RegistrationFlow):
     """A registration flow whose attempts wait while the portal is down (``PortalGate``)."""
 
     def __init__(self, *args, gate: PortalGate, **kwargs):

@@ -41,6 +41,13 @@ ACTIVE = [
     ("82318599600019", "Garage Petit & Cie SNC"), ("81057370900013", "Pépinières Chevalier SARL"),
 ]
 NON_DIFFUSIBLE = "12634976000010"
+CATALOGUE = Path(__file__).resolve().parents[2] / "fixtures" / "insee" / "CATALOGUE.md"
+
+
+def catalogue_active() -> list[str]:
+    """Every active, diffusible SIRET of fixtures/insee/CATALOGUE.md (45), in its order."""
+    rows = [line.split("|") for line in CATALOGUE.read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+    return [cells[1].strip() for cells in rows if cells[-2].strip() == "active, diffusible"]
 EXISTING = "43749388500010"  # already registered on the portal (seed data)
 
 FRENCH_HEADER = ["SIRET", "Adresse e-mail de connexion", "Prénom", "Nom", "Téléphone", "Fonction",

@@ -1,4 +1,8 @@
-"""The journal survives kill -9, many threads and many processes; the run lock never goes stale."""
+"""The journal survives kill -9, many threads and many processes; the run lock never goes stale.
+
+The tests taking ``state_db`` run against both journals, SQLite and PostgreSQL: they are the
+journal's contract. The others check what only one of them has (SQLite's WAL, the
+PostgreSQL migrations)."""
 from __future__ import annotations
 
 import os
@@ -14,6 +18,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bot.journal import RUNNING, Checkpoint, Journal, JournalEntry, LockBusy, RunLock, SqliteJournal, is_final
+from bot.journal_pg import PostgresJournal
 from bot.models import RegistrationResult, Status, Supplier
 
 
@@ -32,9 +37,17 @@ def run_python(code: str, *args: str) -> subprocess.Popen:
     )
 
 
-def test_lifecycle_of_one_supplier(tmp_path):
-    journal = Journal(tmp_path / "state.sqlite3")
-    assert isinstance(journal, SqliteJournal)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_db(request, tmp_path):
+    """A new journal's CHORUS_STATE_DB: a SQLite file, or an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "state.sqlite3"
+    return request.getfixturevalue("pg_url")
+
+
+def test_lifecycle_of_one_supplier(state_db):
+    journal = Journal(state_db)
+    assert isinstance(journal, PostgresJournal if isinstance(state_db, str) else SqliteJournal)
     s = supplier(1)
     assert journal.get(s.siret) is None
     entry = journal.start_attempt(s, "run-1")
@@ -91,8 +104,8 @@ def test_the_journal_shares_its_db_with_other_tables(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_checkpoint_is_durable_when_the_process_is_killed_right_after_it(tmp_path):
-    db = tmp_path / "state.sqlite3"
+def test_checkpoint_is_durable_when_the_process_is_killed_right_after_it(state_db):
+    db = state_db
     child = run_python(
         """
         import os, signal, sys
@@ -120,8 +133,8 @@ def test_checkpoint_is_durable_when_the_process_is_killed_right_after_it(tmp_pat
     journal.close()
 
 
-def test_many_threads_share_one_journal(tmp_path):
-    journal = Journal(tmp_path / "state.sqlite3")
+def test_many_threads_share_one_journal(state_db):
+    journal = Journal(state_db)
     errors: list[BaseException] = []
 
     def worker(first: int) -> None:
@@ -147,8 +160,8 @@ def test_many_threads_share_one_journal(tmp_path):
     journal.close()
 
 
-def test_two_processes_write_the_same_rows_without_losing_an_update(tmp_path):
-    db = tmp_path / "state.sqlite3"
+def test_two_processes_write_the_same_rows_without_losing_an_update(state_db):
+    db = state_db
     Journal(db).close()
     code = """
         import sys
@@ -189,12 +202,17 @@ def test_status_reads_while_a_writer_holds_a_transaction(tmp_path):
     journal.close()
 
 
-def test_run_lock_second_acquire_fails_cleanly(tmp_path):
-    db = tmp_path / "state.sqlite3"
+def _held_by_me(holder: str, pid: int) -> bool:
+    """The lock's holder as each kind names it: our pid (SQLite), a session from here (PostgreSQL)."""
+    return holder.startswith(f"pid {pid} ") or holder.startswith("a session from 127.0.0.1")
+
+
+def test_run_lock_second_acquire_fails_cleanly(state_db):
+    db = state_db
     first, second = RunLock(db), RunLock(db)
     assert first.acquire(wait=False) is True
     assert second.acquire(wait=False) is False
-    assert second.holder().startswith(f"pid {os.getpid()} ")
+    assert _held_by_me(second.holder(), os.getpid())
     with pytest.raises(LockBusy, match="another run holds the journal"):
         with RunLock(db):
             pass
@@ -205,8 +223,8 @@ def test_run_lock_second_acquire_fails_cleanly(tmp_path):
     assert not second.held
 
 
-def test_run_lock_waits_for_the_holder(tmp_path):
-    db = tmp_path / "state.sqlite3"
+def test_run_lock_waits_for_the_holder(state_db):
+    db = state_db
     holder = RunLock(db)
     holder.acquire()
     got = threading.Event()
@@ -225,8 +243,8 @@ def test_run_lock_waits_for_the_holder(tmp_path):
     thread.join()
 
 
-def test_run_lock_is_released_when_the_holder_is_killed(tmp_path):
-    db = tmp_path / "state.sqlite3"
+def test_run_lock_is_released_when_the_holder_is_killed(state_db):
+    db = state_db
     child = run_python(
         """
         import sys, time
@@ -242,7 +260,7 @@ def test_run_lock_is_released_when_the_holder_is_killed(tmp_path):
         assert child.stdout.readline().strip() == "locked"
         lock = RunLock(db)
         assert lock.acquire(wait=False) is False
-        assert lock.holder().startswith(f"pid {child.pid} ")
+        assert _held_by_me(lock.holder(), child.pid)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         assert lock.acquire(wait=False) is True
