@@ -60,7 +60,7 @@ import uvicorn
 from loguru import logger
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.errors import ConfigError
@@ -312,10 +312,15 @@ class WebDesk:
             requests = sorted(self._waiting.values(), key=lambda r: (r.since, r.id))
             return [r.public(now) for r in requests]
 
-    def _image(self, request_id: str) -> Path | None:
+    def _image(self, request_id: str) -> bytes | None:
+        """The PNG of a supplier still waiting; None when it no longer waits."""
         with self._lock:
             request = self._waiting.get(request_id)
-            return request.image if request is not None else None
+            path = request.image if request is not None else None
+        try:
+            return path.read_bytes() if path is not None else None
+        except OSError:
+            return None
 
     # -- the notice --------------------------------------------------------------------------
 
@@ -359,10 +364,10 @@ class WebDesk:
             return JSONResponse({"waiting": self._snapshot(), "timeout_s": self.timeout_s})
 
         async def image(request: Request) -> Response:
-            path = self._image(request.path_params["id"])
-            if path is None or not path.is_file():
+            png = self._image(request.path_params["id"])
+            if png is None:
                 return PlainTextResponse("no longer waiting", status_code=404)
-            return FileResponse(path, media_type="image/png")
+            return Response(png, media_type="image/png")
 
         async def answer(request: Request) -> Response:
             try:

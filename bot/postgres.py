@@ -1,8 +1,8 @@
 """The PostgreSQL state DB: ``CHORUS_STATE_DB=postgresql://…`` (several machines, one batch).
 
 What lives there: the journal (``bot.journal_pg``), the encrypted credentials
-(``bot.credentials``) and the job queue that hands suppliers to workers (``bot.jobqueue``,
-procrastinate's tables). Every machine points at the same database.
+(``bot.credentials_pg``), the job queue that hands suppliers to workers (``bot.jobqueue``,
+procrastinate's tables) and the shared captcha desk's queue (``bot.desk_shared``). Every machine points at the same database.
 
 Versioned migrations: ``MIGRATIONS`` below, applied in order on first use and recorded in
 ``chorus_bot_migrations``. They run only on the database CHORUS_STATE_DB names (no other is
@@ -128,6 +128,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TABLE queued_runs (
             run_id    TEXT PRIMARY KEY,
             plan_json TEXT NOT NULL
+        );
+    """),
+    Migration(5, "the shared captcha desk", """
+        CREATE TABLE captcha_requests (
+            id          TEXT PRIMARY KEY,
+            siret       TEXT NOT NULL,
+            company     TEXT NOT NULL,
+            login_email TEXT NOT NULL,
+            attempt     INTEGER NOT NULL,
+            attempts    INTEGER NOT NULL,
+            image       BYTEA NOT NULL,
+            since       TIMESTAMPTZ NOT NULL,
+            expires_at  TIMESTAMPTZ NOT NULL,
+            worker      TEXT NOT NULL,
+            answer      TEXT
         );
     """),
 )

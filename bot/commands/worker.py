@@ -15,6 +15,9 @@ def worker(
     concurrency: int = typer.Option(
         None, "--concurrency", min=1, max=64, help="Suppliers in flight at once (default: CHORUS_CONCURRENCY)."
     ),
+    desk: bool = typer.Option(
+        False, "--desk", help="Send captchas to the desk every worker shares (chorus-bot desk --serve), not CHORUS_CAPTCHA's.",
+    ),
 ) -> None:
     """Register suppliers queued by `batch --enqueue` (CHORUS_STATE_DB=postgresql://…), until Ctrl-C."""
     from bot.flows.worker import QueueWorker
@@ -27,7 +30,7 @@ def worker(
         with run_temp_dir():
             code = QueueWorker(
                 settings, concurrency or settings.concurrency,
-                headless=False if OPTS.headed else None, slow_mo=OPTS.slow_mo or None,
+                headless=False if OPTS.headed else None, slow_mo=OPTS.slow_mo or None, shared_desk=desk,
             ).run()
     except ConfigError as exc:
         raise fail_config(exc) from None

@@ -35,6 +35,7 @@ from rich.console import Console
 from bot.browser_server import BrowserServer, WorkerBrowser
 from bot.captcha import desk_for
 from bot.credentials import CredentialStore
+from bot.desk_shared import SharedDeskClient
 from bot.errors import ConfigError, TechnicalFault
 from bot.flows.account_first import PasswordTries
 from bot.flows.batch import GatedFlow, register_one
@@ -64,7 +65,9 @@ class _Job:
 
 class QueueWorker:
     def __init__(self, settings: Settings, concurrency: int, *, headless: bool | None = None,
-                 slow_mo: float | None = None, console: Console | None = None):
+                 slow_mo: float | None = None, console: Console | None = None, shared_desk: bool = False):
+        """``shared_desk``: captchas go to the desk every worker shares (``desk --serve``), not to
+        CHORUS_CAPTCHA's."""
         if not settings.uses_postgres:
             raise ConfigError("CHORUS_STATE_DB must be a postgresql:// URL for workers (the queue lives there)")
         self.settings = settings
@@ -72,6 +75,7 @@ class QueueWorker:
         self.concurrency = concurrency
         self.headless = headless
         self.slow_mo = slow_mo
+        self.shared_desk = shared_desk
         self.console = console or Console()
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -107,7 +111,9 @@ class QueueWorker:
             gate.close(str(exc))
         server = BrowserServer(settings, headless=self.headless)
         mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)
-        shared = (journal, credentials, server, mailbox, gate, desk_for(settings), PasswordTries())
+        captcha_desk = (SharedDeskClient(self.url, settings.desk_timeout_s, self.name) if self.shared_desk
+                        else desk_for(settings))
+        shared = (journal, credentials, server, mailbox, gate, captcha_desk, PasswordTries())
         threads = [threading.Thread(target=self._thread, args=shared, name=f"worker-slot-{n}", daemon=True)
                    for n in range(self.concurrency)]
         for thread in threads:
@@ -209,6 +215,8 @@ class QueueWorker:
             if gate.gave_up:
                 self._stop(gate.gave_up, EXIT_TECHNICAL)
                 raise PutBack(gate.gave_up)
+            if isinstance(captcha_desk, SharedDeskClient):
+                captcha_desk.know(supplier)  # its SIRET and company on the desk's card
             flow = GatedFlow(
                 self.settings, browser.new_context, mailbox, journal, credentials, job.run_id,
                 gate=gate, captcha_desk=captcha_desk, password_tries=password_tries,

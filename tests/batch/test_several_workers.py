@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+import psycopg
 import pytest
 
 from batchtools import BOT, FRENCH_HEADER, accounts_by_email, catalogue_active, spaced, write_csv
@@ -43,11 +45,11 @@ class Workers:
         self.env, self.folder = env, folder
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, concurrency: int) -> subprocess.Popen:
+    def start(self, concurrency: int, *options: str) -> subprocess.Popen:
         n = len(self.processes)
         log = open(self.folder / f"worker-{n}.out", "w")
         process = subprocess.Popen(
-            [BOT, "worker", "--concurrency", str(concurrency)], cwd=self.folder, env=self.env,
+            [BOT, "worker", "--concurrency", str(concurrency), *options], cwd=self.folder, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: killed whole
         )
         log.close()
@@ -182,3 +184,66 @@ def test_a_worker_killed_mid_supplier_has_it_finished_by_another_from_its_checkp
     assert any("resuming" in line for line in attempt), attempt
     assert not any("at step 1" in line for line in attempt), attempt
     assert {e.status for e in journal_entries(url).values()} == {"activated"}
+
+
+CAPTCHA = "DESK7"  # every captcha image's text (the sandbox's `captcha_text` knob)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_workers_share_one_desk_where_a_person_answers_every_captcha(af_env, af_portal, pg_url, tmp_path):
+    env = {**os.environ, **af_env, "CHORUS_STATE_DB": pg_url, "CHORUS_CAPTCHA": "none", "CHORUS_TRACE": "off",
+           "CHORUS_RETRY_BACKOFF_S": "0.5", "CHORUS_LOG_LEVEL": "INFO",
+           "CHORUS_WORKER_HEARTBEAT_S": "1", "CHORUS_WORKER_STALLED_S": str(STALLED_S)}
+    for name in ("CHORUS_CAPTCHA_COMMAND", "CHORUS_CONCURRENCY", "CHORUS_DESK_NOTIFY_COMMAND"):
+        env.pop(name, None)
+    af_portal.knobs(captcha_text=CAPTCHA)
+    sirets = catalogue_active()[:4]
+    path = write_csv(tmp_path / "fournisseurs.csv", FRENCH_HEADER, rows_for(sirets, "desk"), encoding="utf-8-sig")
+    run_id = enqueue(env, tmp_path, path)
+
+    desk_out = tmp_path / "desk.out"
+    with open(desk_out, "w") as out:
+        desk = subprocess.Popen([BOT, "desk", "--serve"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    workers = Workers(env, tmp_path)
+    answered: dict[str, str] = {}  # card id -> SIRET
+    try:
+        deadline = time.monotonic() + 60
+        while not (match := re.search(r"^captcha desk: (http://\S+)$", desk_out.read_text(), re.M)):
+            assert desk.poll() is None and time.monotonic() < deadline, desk_out.read_text()
+            time.sleep(0.1)  # waiting for the desk's address line
+        url = match.group(1)
+        workers.start(2, "--desk")
+        workers.start(2, "--desk")
+        with httpx.Client(base_url=url, timeout=10) as person, Journal(pg_url) as journal:
+            deadline = time.monotonic() + 400
+            while (journal.run(run_id).finished_at is None) and time.monotonic() < deadline:
+                for card in person.get("waiting").json()["waiting"]:
+                    if card["id"] in answered:
+                        continue
+                    assert person.get(card["image"]).content.startswith(b"\x89PNG")
+                    assert person.post(f"answer/{card['id']}", json={"answer": CAPTCHA}).status_code == 204
+                    answered[card["id"]] = card["siret"]
+                time.sleep(0.3)  # a person's glance at the page
+        codes = workers.stop()
+    finally:
+        workers.kill_all()
+        desk.terminate()
+        desk.wait(timeout=30)
+    assert codes == [0, 0], [workers.output(n)[-2000:] for n in range(2)]
+    assert desk.returncode == 0, desk_out.read_text()
+
+    entries = journal_entries(pg_url)
+    assert {(siret, entries[siret].status) for siret in sirets} == {(siret, "activated") for siret in sirets}
+    assert sorted(set(answered.values())) == sorted(sirets)  # every card named its supplier
+    accounts = accounts_by_email(af_portal.state())
+    for i in range(4):
+        [account] = accounts[f"ap+desk-{i}@ssc.example"]
+        assert account["status"] == "active"
+    outputs = [workers.output(n) for n in range(2)]
+    assert all("captcha: answered at the desk" in output for output in outputs), "both workers used the desk"
+    logs = "".join(outputs) + desk_out.read_text()
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    assert CAPTCHA not in logs.replace(url, "") and token not in logs.replace(url, "")
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM captcha_requests").fetchone()[0] == 0  # nothing left behind
