@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import procrastinate
 from loguru import logger
 
-from bot.journal import Journal, is_final, RUNNING
+from bot.journal import RUNNING, Journal, is_final
 from bot.models import RegistrationResult, Supplier
 from bot.postgres import migrate
 
@@ -93,15 +93,11 @@ def enqueue(url: str, journal: Journal, run_id: str, lines: Sequence[tuple[int, 
                 continue
             outcome.queued.append(item)
             plan.append({"line": line, "siret": item.siret, "email": item.email, "queued": True})
-        _write_plan(app, run_id, plan)
+        app.connector.get_sync_connector().execute_query(
+            "INSERT INTO queued_runs (run_id, queued, plan_json) VALUES (%(run_id)s, %(queued)s, %(plan)s)",
+            run_id=run_id, queued=len(outcome.queued), plan=json.dumps(plan, ensure_ascii=False),
+        )
     return outcome
-
-
-def _write_plan(app: procrastinate.App, run_id: str, plan: list[dict]) -> None:
-    app.connector.get_sync_connector().execute_query(
-        "INSERT INTO queued_runs (run_id, plan_json) VALUES (%(run_id)s, %(plan)s)",
-        run_id=run_id, plan=json.dumps(plan, ensure_ascii=False),
-    )
 
 
 def finish_if_complete(url: str, journal: Journal, run_id: str) -> list[RegistrationResult] | None:
@@ -111,11 +107,19 @@ def finish_if_complete(url: str, journal: Journal, run_id: str) -> list[Registra
 
     Each worker calls it once its supplier's outcome is in the journal, so the last of them
     to write sees every supplier done. Two finishing together may both see it: both record
-    the same lines."""
+    the same lines. (A supplier that a later run takes up before this run ends carries the
+    later run's id: this run then stays without an end, and its report is marked incomplete.)"""
     from bot.flows.batch import journal_result
     from bot.postgres import connect
 
     with connect(url) as conn:
+        # First the cheap question, asked after every supplier: are all the run's suppliers done?
+        done = conn.execute(
+            "SELECT q.queued <= (SELECT count(*) FROM suppliers s WHERE s.run_id = q.run_id AND s.status <> %s)"
+            " FROM queued_runs q WHERE q.run_id = %s", (RUNNING, run_id),
+        ).fetchone()
+        if not done or not done[0]:
+            return None
         row = conn.execute("SELECT plan_json FROM queued_runs WHERE run_id = %s", (run_id,)).fetchone()
     record = journal.run(run_id)
     if row is None or record is None or record.finished_at is not None:

@@ -6,7 +6,9 @@ checkpoint is durable, and seen by every other worker, when ``checkpoint()`` ret
 One connection per thread. The tables come from ``bot.postgres.MIGRATIONS``.
 
 ``PgRunLock`` is ``RunLock`` for this journal: a session advisory lock, which PostgreSQL
-releases when the holder's connection ends, by SIGKILL or a lost machine included. A batch
+releases when the holder's connection ends, by SIGKILL or a lost machine included (the
+server notices a killed process's closed connection within milliseconds, and a lost machine's
+within about a minute: the lock's session asks the server for TCP keepalives). A batch
 or a registration takes it exclusive; every ``chorus-bot worker`` takes it shared, so that
 workers run together but never beside a local batch on the same journal.
 """
@@ -26,6 +28,7 @@ from bot.models import RegistrationResult, Status, Supplier
 from bot.postgres import connect, migrate, shown_url
 
 RUN_LOCK_KEY = 0x63686F73  # the advisory lock a batch run holds ("chos")
+LOCK_KEEPALIVES = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
 _COLUMNS = (
     "siret, email, supplier_json, status, checkpoint, step, attempts, run_id, started_at, updated_at,"
     " finished_at, mail_since, last_error, message, result_json, trace, artifacts_json"
@@ -190,6 +193,8 @@ class PgRunLock(RunLock):
             return True
         migrate(self.url)
         conn = connect(self.url)
+        for name, value in LOCK_KEEPALIVES.items():  # a lost machine's lock goes within a minute, not hours
+            conn.execute(f"SET {name} = {value}")
         kind = "_shared" if self.shared else ""
         if wait:
             conn.execute(f"SELECT pg_advisory_lock{kind}(%s)", (RUN_LOCK_KEY,))

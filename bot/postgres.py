@@ -95,6 +95,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             trace          TEXT,
             artifacts_json TEXT
         );
+        CREATE INDEX suppliers_run_id ON suppliers (run_id);
         CREATE TABLE runs (
             seq           BIGSERIAL UNIQUE,
             run_id        TEXT PRIMARY KEY,
@@ -127,6 +128,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "queued runs", """
         CREATE TABLE queued_runs (
             run_id    TEXT PRIMARY KEY,
+            queued    INTEGER NOT NULL,
             plan_json TEXT NOT NULL
         );
     """),

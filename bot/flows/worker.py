@@ -140,9 +140,20 @@ class QueueWorker:
     async def _serve(self) -> None:
         from procrastinate.worker import Worker
 
+        outer = self
+
+        class _Worker(Worker):
+            def stop(self) -> None:  # a signal (Ctrl-C, SIGTERM) or `_stop`: say what happens next
+                if not self._stop_event.is_set() and outer.stop_reason is None:
+                    outer.stop_reason = "interrupted"
+                    outer.console.print("interrupted: no new supplier starts; those in flight finish"
+                                        " (interrupt again to stop now; the queue gives them to another worker)")
+                    logger.warning("worker interrupted: finishing the suppliers in flight")
+                super().stop()
+
         app = make_app(self.url, register=self._register)
         async with app.open_async():
-            self._worker = Worker(
+            self._worker = _Worker(
                 app, queues=[QUEUE], name=self.name, concurrency=self.concurrency, delete_jobs="successful",
                 update_heartbeat_interval=self.settings.worker_heartbeat_s,
                 stalled_worker_timeout=self.settings.worker_stalled_s,
