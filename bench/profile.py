@@ -438,7 +438,9 @@ def main() -> int:
     parser.add_argument("--trace", default="retain-on-failure,off", help="comma list of CHORUS_TRACE values")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="sample the bot's Python with py-spy into DIR")
+    parser.add_argument("--browser-path", help="CHORUS_BROWSER_PATH for the bot (default: the bot's own choice)")
     args = parser.parse_args()
+    extra = {"CHORUS_BROWSER_PATH": args.browser_path} if args.browser_path else None
     pool = active_sirets()
     if args.suppliers > len(pool):
         parser.error(f"--suppliers: the sandbox has {len(pool)} active diffusible SIRETs")
@@ -447,7 +449,7 @@ def main() -> int:
         for latency in args.latency.split(","):
             for trace in args.trace.split(","):
                 for level in (int(x) for x in args.concurrency.split(",")):
-                    row = run_scenario(sandbox, pool[: args.suppliers], level, latency, trace, args.py_spy)
+                    row = run_scenario(sandbox, pool[: args.suppliers], level, latency, trace, args.py_spy, extra)
                     if args.py_spy:
                         row["py_spy"] = py_spy_summary([args.py_spy / f"{latency}-{trace}-c{level}.folded"])
                     rows.append(row)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the bot and its tests need from Debian's packages: Chromium, Dovecot, and
+# Installs what the bot and its tests need from Debian's packages: Chromium (and its headless
+# shell), Dovecot, and
 # PostgreSQL's server programs (the tests of several workers start a throw-away cluster).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
@@ -11,6 +12,10 @@ if [ -n "$browser" ] && [ ! -x "$browser" ]; then
 fi
 if [ -z "$browser" ] && ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   need+=(chromium)
+fi
+# The old headless shell: what headless runs launch when it is there (bot/browser.py).
+if [ -z "$browser" ] && [ ! -x /usr/bin/chromium-headless-shell ]; then
+  need+=(chromium-headless-shell)
 fi
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)

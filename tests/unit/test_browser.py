@@ -10,7 +10,7 @@ from playwright._impl._driver import compute_driver_executable
 from playwright.sync_api import Playwright
 
 from bot.browser import (CLOSED_NETWORK_ARGS, OUR_DISABLED_FEATURES, PLAYWRIGHT_DISABLED_FEATURES, find_chromium,
-                         launch_args, launch_browser)
+                         launch_args, launch_browser, launch_options)
 from bot.errors import ConfigError
 from bot.settings import load_settings
 
@@ -35,6 +35,13 @@ def test_a_browser_path_that_cannot_run_is_one_clear_line(tmp_path):
 
 def test_the_machine_chromium_is_found_without_setting():
     assert find_chromium(settings(browser_path=None)) == "/usr/bin/chromium"  # Debian's, as on this project's machines
+
+
+def test_a_headless_run_takes_the_headless_shell_and_a_headed_one_the_full_browser():
+    # make test installs Debian's chromium-headless-shell beside chromium (scripts/install-system-deps.sh)
+    assert find_chromium(settings(browser_path=None), headless=True) == "/usr/bin/chromium-headless-shell"
+    assert launch_options(settings(browser_path=None), headless=False)["executable_path"] == "/usr/bin/chromium"
+    assert launch_options(settings(browser_path=None, headless=True))["executable_path"].endswith("headless-shell")
 
 
 def test_closed_network_flags_and_no_sandbox_only_as_root():
