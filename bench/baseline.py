@@ -83,7 +83,10 @@ def register(page: Page, portal: str, row: dict[str, str]) -> None:
 
 def main(path: Path) -> int:
     portal = os.environ["CHORUS_PORTAL_URL"]
-    executable = os.environ.get("CHORUS_BROWSER_PATH") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    # What `chromium.launch()` runs headless after `playwright install`: the old headless shell
+    # (Debian's build of it when installed, as the bot takes), else the full Chromium.
+    installed = [p for p in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if Path(p).exists()]
+    executable = os.environ.get("CHORUS_BROWSER_PATH") or (installed[0] if installed else None)
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
     failed = 0
