@@ -178,7 +178,7 @@ def _parent(pid: int) -> int | None:
 # a browser: it is started through a process that exits at once, so for a moment its parent is
 # a dead process, and a test that took every "chrom*" process without a live Chromium parent
 # for a browser counted two browsers where there was one.
-BROWSER_EXECUTABLES = {"chromium", "chrome", "headless_shell", "chrome-headless-shell"}
+BROWSER_EXECUTABLES = {"chromium", "chrome", "headless_shell", "chrome-headless-shell", "chromium-headless-shell"}
 
 
 def _executable(pid: int) -> str:
