@@ -34,7 +34,10 @@ class PortalClient:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._http = httpx.Client(base_url=url, timeout=10.0)
+        # Idle connections are dropped after 1 s, well before uvicorn closes its own after 5 s:
+        # with httpx's default expiry (also 5 s), a request sent as the server closed the pooled
+        # connection failed with "Connection reset by peer".
+        self._http = httpx.Client(base_url=url, timeout=10.0, limits=httpx.Limits(keepalive_expiry=1.0))
 
     def _get(self, path: str, **params: str) -> Any:
         answer = self._http.get(path, params=params)

@@ -282,3 +282,34 @@ def test_a_supplier_already_waiting_in_the_queue_is_not_queued_twice(pg_url, tmp
     with psycopg.connect(pg_url) as conn:
         jobs = conn.execute("SELECT args->'supplier'->>'siret', status FROM procrastinate_jobs ORDER BY id").fetchall()
     assert jobs == [(siret, "todo") for siret in catalogue_active()[:2]]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigterm_lets_a_worker_finish_its_supplier_in_flight_and_take_no_other(env, portal, tmp_path):
+    sirets = catalogue_active()[:2]
+    path = write_csv(tmp_path / "fournisseurs.csv", FRENCH_HEADER, rows_for(sirets, "term"), encoding="utf-8-sig")
+    portal.knobs(mail_delay_ms=3000)  # the supplier waits for its mail when the signal comes
+    enqueue(env, tmp_path, path)
+    url = env["CHORUS_STATE_DB"]
+    workers = Workers(env, tmp_path)
+    try:
+        worker = workers.start(concurrency=1)
+        deadline = time.monotonic() + 120
+        while not any(e.checkpoint.value == "account_created" for e in journal_entries(url).values()):
+            assert worker.poll() is None and time.monotonic() < deadline, workers.output(0)[-3000:]
+            time.sleep(0.05)  # polling the journal for the moment to stop the worker
+        worker.send_signal(signal.SIGTERM)  # as systemd stops a service
+        assert worker.wait(timeout=120) == 0, workers.output(0)[-3000:]
+    finally:
+        workers.kill_all()
+    entries = journal_entries(url)
+    [(siret, entry)] = entries.items()  # the other supplier never started
+    assert entry.status == "activated" and entry.attempts == 1
+    assert "interrupted: no new supplier starts; those in flight finish" in workers.output(0)
+    accounts = accounts_by_email(portal.state())
+    [waiting] = [s for s in sirets if s != siret]
+    assert f"ap+term-{sirets.index(waiting)}@ssc.example" not in accounts
+    with psycopg.connect(url) as conn:  # it waits in the queue for the next worker
+        jobs = conn.execute("SELECT args->'supplier'->>'siret', status FROM procrastinate_jobs").fetchall()
+    assert jobs == [(waiting, "todo")]
