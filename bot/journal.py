@@ -159,13 +159,18 @@ class Journal(ABC):
     def start_attempt(self, supplier: Supplier, run_id: str) -> JournalEntry:
         """Record a new attempt (attempts += 1, status running); keeps the checkpoint reached."""
 
-    @abstractmethod
     def checkpoint(self, siret: str, checkpoint: Checkpoint, **fields: Any) -> None:
         """Write-ahead: durable when this returns. ``fields``: see ``CHECKPOINT_FIELDS``."""
+        self._set(siret, {"checkpoint": Checkpoint(checkpoint).value, **fields})
 
-    @abstractmethod
     def update(self, siret: str, **fields: Any) -> None:
         """Record progress that changes nothing on the portal (step reached, last error...)."""
+        self._set(siret, fields)
+
+    @abstractmethod
+    def _set(self, siret: str, fields: dict[str, Any]) -> None:
+        """Write ``update_columns(fields)`` to the supplier's row in one committed statement;
+        KeyError when the journal does not know the supplier."""
 
     @abstractmethod
     def finish(self, result: RegistrationResult) -> None:
@@ -245,14 +250,45 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class SqliteJournal(Journal):
+class ThreadConnections:
+    """One database connection per thread (and per process after a fork), all closed by ``close()``.
+
+    A subclass opens one with ``_open_connection()``; ``_conn()`` gives the calling thread's."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._conns_lock = threading.Lock()
+
+    def _open_connection(self) -> Any:
+        raise NotImplementedError
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid() or getattr(conn, "closed", False):
+            conn = self._open_connection()
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+        self._local = threading.local()
+
+
+class SqliteJournal(ThreadConnections, Journal):
     """SQLite (WAL) journal. One connection per thread (and per process after a fork)."""
 
     def __init__(self, db_path: Path | str):
+        super().__init__()
         self.db_path = private_sqlite(db_path)  # personal data: 0600, as are its -wal and -shm
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
         exists = self._conn().execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppliers'"
         ).fetchone()
@@ -262,19 +298,12 @@ class SqliteJournal(Journal):
 
     # -- connections -----------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(
-                self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            ensure_wal(conn)
-            conn.execute("PRAGMA synchronous = FULL")
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._conns_lock:
-                self._conns.append(conn)
+    def _open_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        ensure_wal(conn)
+        conn.execute("PRAGMA synchronous = FULL")
         return conn
 
     class _Tx:
@@ -292,16 +321,6 @@ class SqliteJournal(Journal):
 
     def _write(self) -> "_Tx":
         return self._Tx(self._conn())
-
-    def close(self) -> None:
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
-        self._local = threading.local()
 
     # -- reads -----------------------------------------------------------------------
 
@@ -345,19 +364,8 @@ class SqliteJournal(Journal):
         assert entry is not None
         return entry
 
-    def checkpoint(self, siret: str, checkpoint: Checkpoint, **fields: Any) -> None:
-        self._set(siret, {"checkpoint": Checkpoint(checkpoint).value, **fields})
-
-    def update(self, siret: str, **fields: Any) -> None:
-        self._set(siret, fields)
-
     def _set(self, siret: str, fields: dict[str, Any]) -> None:
-        unknown = set(fields) - CHECKPOINT_FIELDS - {"checkpoint"}
-        if unknown:
-            raise ValueError(f"unknown journal field(s): {', '.join(sorted(unknown))}")
-        columns = {name: _column_value(name, value) for name, value in fields.items()}
-        columns = {("artifacts_json" if k == "artifacts" else k): v for k, v in columns.items()}
-        columns["updated_at"] = _now()
+        columns = update_columns(fields)
         assignments = ", ".join(f"{name} = :{name}" for name in columns)
         with self._write() as db:
             cur = db.execute(f"UPDATE suppliers SET {assignments} WHERE siret = :siret", {**columns, "siret": siret})
@@ -423,6 +431,18 @@ class SqliteJournal(Journal):
             finished_at=_dt(row["finished_at"]),
             results=None if results is None else [RegistrationResult.model_validate(r) for r in results],
         )
+
+
+def update_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """The columns that ``checkpoint()`` / ``update()`` write for ``fields``, ``updated_at``
+    included; ValueError for a field the journal does not have (either journal)."""
+    unknown = set(fields) - CHECKPOINT_FIELDS - {"checkpoint"}
+    if unknown:
+        raise ValueError(f"unknown journal field(s): {', '.join(sorted(unknown))}")
+    columns = {name: _column_value(name, value) for name, value in fields.items()}
+    columns = {("artifacts_json" if k == "artifacts" else k): v for k, v in columns.items()}
+    columns["updated_at"] = _now()
+    return columns
 
 
 def _column_value(name: str, value: Any) -> Any:

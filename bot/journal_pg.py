@@ -15,14 +15,12 @@ workers run together but never beside a local batch on the same journal.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from datetime import datetime
 from typing import Any
 
 from bot.journal import (
-    CHECKPOINT_FIELDS, RUNNING, Checkpoint, Journal, JournalEntry, RunLock, RunRecord, _column_value, _dt, _iso,
-    _now,
+    RUNNING, Checkpoint, Journal, JournalEntry, RunLock, RunRecord, ThreadConnections, _dt, _iso, _now,
+    update_columns,
 )
 from bot.models import RegistrationResult, Status, Supplier
 from bot.postgres import connect, migrate, shown_url
@@ -35,36 +33,18 @@ _COLUMNS = (
 )
 
 
-class PostgresJournal(Journal):
+class PostgresJournal(ThreadConnections, Journal):
     def __init__(self, url: str):
+        super().__init__()
         self.url = url
         self.shown = shown_url(url)
         migrate(url)
-        self._local = threading.local()
-        self._conns: list[Any] = []
-        self._conns_lock = threading.Lock()
 
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or getattr(self._local, "pid", None) != os.getpid():
-            conn = connect(self.url)
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
+    def _open_connection(self):
+        return connect(self.url)
 
     def _execute(self, query: str, params: Any = None):
         return self._conn().execute(query, params)
-
-    def close(self) -> None:
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
-        self._local = threading.local()
 
     # -- reads -----------------------------------------------------------------------
 
@@ -100,19 +80,8 @@ class PostgresJournal(Journal):
         ).fetchone()
         return _entry(row)
 
-    def checkpoint(self, siret: str, checkpoint: Checkpoint, **fields: Any) -> None:
-        self._set(siret, {"checkpoint": Checkpoint(checkpoint).value, **fields})
-
-    def update(self, siret: str, **fields: Any) -> None:
-        self._set(siret, fields)
-
     def _set(self, siret: str, fields: dict[str, Any]) -> None:
-        unknown = set(fields) - CHECKPOINT_FIELDS - {"checkpoint"}
-        if unknown:
-            raise ValueError(f"unknown journal field(s): {', '.join(sorted(unknown))}")
-        columns = {name: _column_value(name, value) for name, value in fields.items()}
-        columns = {("artifacts_json" if k == "artifacts" else k): v for k, v in columns.items()}
-        columns["updated_at"] = _now()
+        columns = update_columns(fields)
         assignments = ", ".join(f"{name} = %({name})s" for name in columns)
         cur = self._execute(f"UPDATE suppliers SET {assignments} WHERE siret = %(siret)s", {**columns, "siret": siret})
         if cur.rowcount != 1:
