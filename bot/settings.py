@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.postgres import is_postgres_url
 
 ENV_PREFIX = "CHORUS_"
 CEA_SIREN = "775685019"
@@ -154,7 +155,7 @@ class Settings(BaseSettings):
     @classmethod
     def _state_db_kind(cls, value):
         """A ``postgresql://`` (or ``postgres://``) URL stays a string; anything else is a path."""
-        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+        if is_postgres_url(value):
             return value
         if isinstance(value, str) and "://" in value:
             raise ValueError("must be a SQLite file path or a postgresql:// URL")
