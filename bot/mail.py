@@ -686,8 +686,11 @@ def _open(s: Settings) -> BaseMailBox:
         raise TechnicalFault(f"cannot reach the IMAP server {host}:{port}: {type(exc).__name__}: {exc}") from None
     try:
         box.login(s.imap_user, s.imap_password.get_secret_value(), initial_folder=None)
-    except MailboxLoginError:
+    except MailboxLoginError as exc:
         _logout_quietly(box)
+        answer = login_answer(exc.command_result)
+        if login_refusal_is_temporary(answer):  # e.g. a server restarting: retried as any outage
+            raise TechnicalFault(f"IMAP server {host}:{port} cannot log in for now: {registry.mask(answer)[:200]}") from None
         raise ConfigError(
             f"IMAP server {host}:{port} refused the login of {s.imap_user}:"
             f" check {env_name('imap_user')} and {env_name('imap_password')}"
@@ -698,6 +701,23 @@ def _open(s: Settings) -> BaseMailBox:
         _logout_quietly(box)
         raise ConfigError(f"IMAP folder '{s.imap_folder}' does not exist: check {env_name('imap_folder')}") from None
     return box
+
+
+# RFC 5530 response codes of a refusal that says nothing of the credentials: try again later.
+_TEMPORARY_LOGIN_REFUSAL = re.compile(r"\[(UNAVAILABLE|SERVERBUG|INUSE)\]|temporar", re.IGNORECASE)
+
+
+def login_answer(command_result: tuple) -> str:
+    """The text of the server's answer to LOGIN (imaplib's ``(status, [data...])``)."""
+    parts = command_result[1] if len(command_result) > 1 and command_result[1] else []
+    return " ".join(p.decode(errors="replace") if isinstance(p, bytes) else str(p) for p in parts).strip()
+
+
+def login_refusal_is_temporary(answer: str) -> bool:
+    """Whether a refused LOGIN is the server's passing trouble (``NO [UNAVAILABLE] Temporary
+    authentication failure`` while Dovecot restarts), not wrong credentials
+    (``NO [AUTHENTICATIONFAILED] Authentication failed.``)."""
+    return bool(_TEMPORARY_LOGIN_REFUSAL.search(answer))
 
 
 def check_login(settings: Settings) -> None:

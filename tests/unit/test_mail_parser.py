@@ -138,3 +138,14 @@ def test_envelope_headers_count_only_without_a_sibling_in_to():
 ])
 def test_the_code_is_the_mails_only_six_digit_number(text, code):
     assert extract_code(text) == code
+
+
+def test_a_login_refused_for_now_is_told_from_wrong_credentials():
+    from bot.mail import login_answer, login_refusal_is_temporary
+
+    restarting = login_answer(("NO", [b"[UNAVAILABLE] Temporary authentication failure. [vm:2026-12-02 05:19:06]"]))
+    assert restarting.startswith("[UNAVAILABLE] Temporary authentication failure")
+    assert login_refusal_is_temporary(restarting)
+    assert login_refusal_is_temporary(login_answer(("NO", [b"[SERVERBUG] Internal error occurred."])))
+    for wrong in ([b"[AUTHENTICATIONFAILED] Authentication failed."], [b"LOGIN failed."], None):
+        assert not login_refusal_is_temporary(login_answer(("NO", wrong)))
