@@ -35,6 +35,7 @@ QUEUE = "chorus-bot"
 TASK_NAME = "chorus_bot.register_supplier"
 PUT_BACK_DELAY_S = 30  # a job its worker could not run (stopping, portal down) waits this long
 
+
 class PutBack(Exception):
     """The worker cannot run this job now (it is stopping, the portal is down): queue it again."""
 
