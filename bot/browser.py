@@ -6,8 +6,8 @@ own download. On the machine, a headless run takes Chromium's old headless shell
 installed (Debian's ``chromium-headless-shell``, the build Playwright itself runs headless):
 it has no browser UI to keep up, and ``bench/profile.py`` measured a quarter less CPU per
 registration (the browser process 1.4 s -> 0.7 s) and 140 MB less memory than the full
-``chromium``, which a headed run (``--headed``) still takes, as does a machine without it. The launch flags
-are those a closed network needs (no background calls home, no component or sync
+``chromium``, which a headed run (``--headed``) still takes, as does a machine without it.
+The launch flags are those a closed network needs (no background calls home, no component or sync
 traffic, no first-run screens); ``--no-sandbox`` only as root, where Chromium's sandbox
 cannot start.
 """
@@ -71,17 +71,14 @@ def find_chromium(settings: Settings, *, headless: bool = False) -> str | None:
         if not os.access(path, os.X_OK):
             raise ConfigError(f"CHORUS_BROWSER_PATH: {path} is not an executable file")
         return path
-    if headless:
-        shell = shutil.which(HEADLESS_SHELL) or (DEBIAN_HEADLESS_SHELL if os.access(DEBIAN_HEADLESS_SHELL, os.X_OK)
-                                                 else None)
-        if shell:
-            return shell
-    on_path = shutil.which("chromium")
-    if on_path:
-        return on_path
-    if os.access(DEBIAN_CHROMIUM, os.X_OK):
-        return DEBIAN_CHROMIUM
-    return None
+    if headless and (shell := _installed(HEADLESS_SHELL, DEBIAN_HEADLESS_SHELL)):
+        return shell
+    return _installed("chromium", DEBIAN_CHROMIUM)
+
+
+def _installed(name: str, debian_path: str) -> str | None:
+    """``name`` on PATH, else Debian's path to it when it runs, else None."""
+    return shutil.which(name) or (debian_path if os.access(debian_path, os.X_OK) else None)
 
 
 def launch_args() -> list[str]:
