@@ -13,9 +13,10 @@ latency x trace setting x concurrency), and samples ``/proc`` meanwhile:
 - Memory: PSS (``/proc/PID/smaps_rollup``) per process kind every 400 ms; the peak of each
   kind and the peak of the whole tree (one sample's sum).
 
-Kinds: the bot's Python, each Playwright driver (``node ... run-driver``, one per worker
-thread), the ``launchServer`` node, the Chromium browser process, renderers, and Chromium's
-gpu / utility / zygote processes. Usage:
+Kinds: the bot's Python, the Playwright driver (``node ... run-driver``: one per batch, or
+per worker thread for a bot whose threads each start Playwright), a ``launchServer`` node (a
+bot that serves its browser to such threads), the Chromium browser process, renderers, and
+Chromium's gpu / utility / zygote processes. Usage:
 
     .venv/bin/python bench/profile.py [--suppliers 6] [--concurrency 1,3] [--latency none,slow]
                                       [--trace retain-on-failure,off] [--json out.json]
@@ -313,7 +314,7 @@ def run_scenario(sandbox: SandboxProcess, sirets: list[str], concurrency: int, l
     n = len(sirets)
     bot_cpu = sampler.cpu_by_kind("bot")
     # wait4 counts only the descendants reaped before the bot ended (Chromium's processes
-    # outlive their launchServer parent and are reaped by init), so the per-pid samples are
+    # may outlive their driver parent and be reaped by init), so the per-pid samples are
     # the total; wait4's figure is printed as a cross-check.
     waited = rusage.ru_utime + rusage.ru_stime
     exact = sum(bot_cpu.values())

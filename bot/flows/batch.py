@@ -5,7 +5,7 @@
 - Suppliers whose journal entry is final (activated; a business outcome or ``failed``
   unless ``retry_failed``) are not run again: their last result goes into the report. Any
   other (new, interrupted, pending activation) runs, resuming from its checkpoint.
-- ``concurrency`` worker threads each drive the one shared Chromium (``BrowserServer``)
+- ``concurrency`` worker threads each drive the one shared Chromium (``SharedBrowser``)
   with one browser context per supplier; all share one ``ActivationMailbox`` (one IMAP
   connection, plus-addressed mails told apart by recipient) and one ``Journal``.
 - Each supplier goes through ``register_with_retries``: technical faults are retried with
@@ -33,7 +33,7 @@ from loguru import logger
 from rich.console import Console
 
 from bot.batchfile import RowError
-from bot.browser_server import BrowserServer, WorkerBrowser
+from bot.browser_loop import SharedBrowser
 from bot.credentials import CredentialStore
 from bot.errors import ConfigError, TechnicalFault
 from bot.captcha import desk_for
@@ -181,8 +181,8 @@ class _Batch:
                                    soft_wrap=True)
                 logger.error(f"{self.abort_reason}: nothing was started")
             elif todo:
-                server = BrowserServer(settings, headless=self.headless)
-                self._run_workers(todo, journal, server, concurrency, gate)
+                browser = SharedBrowser(settings, headless=self.headless, slow_mo=self.slow_mo)
+                self._run_workers(todo, journal, browser, concurrency, gate)
         finally:
             journal.close()
 
@@ -256,7 +256,7 @@ class _Batch:
 
     # -- workers -------------------------------------------------------------------------
 
-    def _run_workers(self, todo, journal: Journal, server: BrowserServer, concurrency: int, gate: PortalGate) -> None:
+    def _run_workers(self, todo, journal: Journal, browser: SharedBrowser, concurrency: int, gate: PortalGate) -> None:
         settings = self.settings
         work: queue.SimpleQueue[tuple[int, Supplier]] = queue.SimpleQueue()
         for item in todo:
@@ -269,7 +269,7 @@ class _Batch:
         mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)  # by _preflight
         threads = [
             threading.Thread(
-                target=self._worker, args=(n, work, journal, server, mailbox, credentials, progress, gate),
+                target=self._worker, args=(n, work, journal, browser, mailbox, credentials, progress, gate),
                 name=f"batch-worker-{n}",
                 daemon=True,  # a second Ctrl-C ends the process at once; the journal resumes
             )
@@ -290,7 +290,7 @@ class _Batch:
             if progress.interactive:
                 setup_logging(settings, self.run_id)
             mailbox.close()
-            server.stop()
+            browser.stop()
 
     def _join(self) -> None:
         """Wait for the workers; Ctrl-C / SIGTERM stops new starts, a second one ends the process.
@@ -316,11 +316,10 @@ class _Batch:
             logger.warning(reason)
 
     def _worker(
-        self, n: int, work: queue.SimpleQueue, journal: Journal, server: BrowserServer,
+        self, n: int, work: queue.SimpleQueue, journal: Journal, browser: SharedBrowser,
         mailbox: ActivationMailbox, credentials: CredentialStore, progress: BatchProgress, gate: PortalGate,
     ) -> None:
-        """One thread: its own Playwright connection to the shared Chromium, one supplier at a time."""
-        browser = WorkerBrowser(server, slow_mo=self.slow_mo)
+        """One thread, one supplier at a time, on the batch's one browser loop (``SharedBrowser``)."""
         flow = GatedFlow(
             self.settings, browser.new_context, mailbox, journal, credentials, self.run_id, dry_run=self.dry_run,
             gate=gate, captcha_desk=self.captcha_desk, password_tries=self.password_tries,
@@ -348,13 +347,10 @@ class _Batch:
                 self.results[index] = result
                 progress.finished(result)
         finally:
-            try:
-                browser.close()
-            finally:
-                with self.lock:
-                    self.workers_left -= 1
-                    if self.workers_left == 0:
-                        self.workers_done.set()
+            with self.lock:
+                self.workers_left -= 1
+                if self.workers_left == 0:
+                    self.workers_done.set()
 
     def _one(self, flow: RegistrationFlow, supplier: Supplier) -> RegistrationResult:
         return register_one(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from loguru import logger
 from rich.console import Console
 
-from bot.browser_server import BrowserServer, WorkerBrowser
+from bot.browser_loop import SharedBrowser
 from bot.captcha import desk_for
 from bot.credentials import CredentialStore
 from bot.desk_shared import SharedDeskClient
@@ -109,11 +109,11 @@ class QueueWorker:
             if not exc.reachable:
                 raise TechnicalFault(f"the portal {exc}") from None
             gate.close(str(exc))
-        server = BrowserServer(settings, headless=self.headless)
+        browser = SharedBrowser(settings, headless=self.headless, slow_mo=self.slow_mo)
         mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)
         captcha_desk = (SharedDeskClient(self.url, settings.desk_timeout_s, self.name) if self.shared_desk
                         else desk_for(settings))
-        shared = (journal, credentials, server, mailbox, gate, captcha_desk, PasswordTries())
+        shared = (journal, credentials, browser, mailbox, gate, captcha_desk, PasswordTries())
         threads = [threading.Thread(target=self._thread, args=shared, name=f"worker-slot-{n}", daemon=True)
                    for n in range(self.concurrency)]
         for thread in threads:
@@ -130,7 +130,7 @@ class QueueWorker:
                 thread.join(timeout=60)
             gate.stop()
             mailbox.close()
-            server.stop()
+            browser.stop()
             journal.close()
         logger.info(f"worker {self.name} stopped" + (f": {self.stop_reason}" if self.stop_reason else ""))
         return self.exit_code
@@ -199,20 +199,16 @@ class QueueWorker:
             if self._worker is not None:
                 self._worker.stop()  # thread-safe in procrastinate 3
 
-    # -- the slot threads: one Playwright connection each, one supplier at a time ---------------
+    # -- the slot threads: one supplier at a time each, all on the one browser loop -----------
 
-    def _thread(self, journal, credentials, server, mailbox, gate, captcha_desk, password_tries) -> None:
-        browser = WorkerBrowser(server, slow_mo=self.slow_mo)
-        try:
-            while (job := self.jobs.get()) is not _STOP:
-                error: BaseException | None = None
-                try:
-                    self._one(job, browser, journal, credentials, mailbox, gate, captcha_desk, password_tries)
-                except BaseException as exc:  # noqa: BLE001 - handed to the job's coroutine
-                    error = exc
-                job.loop.call_soon_threadsafe(_settle, job.done, error)
-        finally:
-            browser.close()
+    def _thread(self, journal, credentials, browser, mailbox, gate, captcha_desk, password_tries) -> None:
+        while (job := self.jobs.get()) is not _STOP:
+            error: BaseException | None = None
+            try:
+                self._one(job, browser, journal, credentials, mailbox, gate, captcha_desk, password_tries)
+            except BaseException as exc:  # noqa: BLE001 - handed to the job's coroutine
+                error = exc
+            job.loop.call_soon_threadsafe(_settle, job.done, error)
 
     def _one(self, job: _Job, browser, journal, credentials, mailbox, gate, captcha_desk, password_tries) -> None:
         supplier = job.supplier

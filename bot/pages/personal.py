@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import expect
 
 from bot import labels as L
+from bot.browser_loop import expect
 from bot.errors import TechnicalFault
 from bot.pages.base import BasePage, raise_for_messages
 from bot.pages.elements import Element, Role

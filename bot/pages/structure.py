@@ -9,10 +9,11 @@ import re
 import time
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bot import labels as L
+from bot.browser_loop import expect
 from bot.errors import TechnicalFault
 from bot.pages.base import MOVED_ON_POLL_MS, BasePage, raise_for_messages
 from bot.pages.elements import Element, Role

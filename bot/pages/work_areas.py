@@ -1,9 +1,8 @@
 """Step 3 of sign-up: "Open your working areas", one switch per area."""
 from __future__ import annotations
 
-from playwright.sync_api import expect
-
 from bot import labels as L
+from bot.browser_loop import expect
 from bot.errors import TechnicalFault
 from bot.models import ALL_AREAS
 from bot.pages.base import BasePage

@@ -10,30 +10,26 @@ import threading
 import pytest
 
 from batchtools import chromium_browsers, descendants, wait_gone
-from bot.browser_server import BrowserServer, WorkerBrowser
+from bot.browser_loop import SharedBrowser
 from bot.errors import TechnicalFault
 from bot.settings import Settings
 
 
 def test_threads_share_one_chromium_and_stop_leaves_nothing(tmp_path):
     before = descendants(os.getpid())  # e.g. the session's sandbox mail server
-    server = BrowserServer(Settings(_env_file=None))
+    browser = SharedBrowser(Settings(_env_file=None))
     seen: dict[int, str] = {}
     browsers_during: list[int] = []
     opened = threading.Barrier(3)
 
     def worker(n: int) -> None:
-        browser = WorkerBrowser(server)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.set_content(f"<p>worker {n}</p>")
-            seen[n] = page.inner_text("p")
-            opened.wait(60)  # both contexts are open at once...
-            opened.wait(60)  # ...while the main thread counts the browsers
-            context.close()
-        finally:
-            browser.close()
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_content(f"<p>worker {n}</p>")
+        seen[n] = page.inner_text("p")
+        opened.wait(60)  # both contexts are open at once...
+        opened.wait(60)  # ...while the main thread counts the browsers
+        context.close()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(2)]
     for thread in threads:
@@ -47,19 +43,20 @@ def test_threads_share_one_chromium_and_stop_leaves_nothing(tmp_path):
     assert seen == {0: "worker 0", 1: "worker 1"}
     assert browsers_during == [1]
     assert started, "the browser processes were seen"
-    server.stop()
+    browser.stop()
     assert wait_gone(started) == set()
+    assert not [t for t in threading.enumerate() if t.name == "browser-loop"], "the loop's thread ended"
 
 
 def test_a_browser_that_does_not_start_is_one_line(tmp_path):
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'no display here' >&2\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    server = BrowserServer(Settings(_env_file=None, browser_path=fake))
+    browser = SharedBrowser(Settings(_env_file=None, browser_path=fake))
     with pytest.raises(TechnicalFault, match="^Chromium does not start: ") as info:
-        server.endpoint()
+        browser.new_context()
     assert "\n" not in str(info.value)
-    server.stop()
+    browser.stop()
 
 
 def test_only_a_chromium_browser_counts_as_one(tmp_path):

@@ -1,0 +1,267 @@
+"""One Chromium, one Playwright driver and one asyncio loop for a whole batch, many threads.
+
+Why this shape: a batch runs N suppliers at once, and each supplier's flow is plain blocking
+code (page objects, the IMAP wait, the journal) that reads like the supplier guide. With
+Playwright's sync API each of those threads needs its own ``sync_playwright()``, i.e. its
+own Node driver relaying every message: N drivers (about 85 MB and a share of the CPU each)
+plus one more process to hold the shared browser. Here ONE thread runs an asyncio loop with
+Playwright's async API: one driver, which launches Chromium itself over a pipe, and every
+context of the batch goes through it. The worker threads keep their blocking code: what they
+hold are ``Synced`` objects, sync stand-ins for the async ones, whose calls run on the loop
+(``asyncio.run_coroutine_threadsafe``) while the calling thread waits for the answer.
+
+- Every call runs on the loop's thread, the cheap ones too (``page.locator(...)``): Playwright's
+  objects are not thread-safe, some of their plain methods schedule protocol messages.
+- A handler given to the browser (``context.route``, ``page.on``) runs on the loop's thread,
+  where nothing may block: its Playwright calls (``route.abort()``) start there, and the loop
+  awaits them, in order, once the handler returns. A handler may read and fire; it cannot
+  use what a call returns.
+- ``expect`` here takes a ``Synced`` locator or page as well as a sync one, so the page
+  objects work on both (the tests still hand them pytest-playwright's sync pages).
+- Errors are Playwright's own classes (``playwright.sync_api.Error`` and ``TimeoutError`` are
+  the async API's), so the flows' ``except`` clauses are unchanged.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import Any
+
+from pathlib import Path
+
+from playwright._impl._async_base import AsyncBase
+from playwright.async_api import async_playwright, expect as async_expect
+from playwright.sync_api import Error as PlaywrightError, expect as sync_expect
+
+from bot.browser import NO_BROWSER, launch_options
+from bot.errors import ConfigError, TechnicalFault
+from bot.settings import Settings
+
+# The calls a handler made on the loop's thread, awaited once it returns (see the module doc).
+_HANDLER_CALLS: contextvars.ContextVar[list[Awaitable[Any]] | None] = contextvars.ContextVar(
+    "chorus_handler_calls", default=None
+)
+# Methods whose callable arguments are handlers the browser calls back.
+# (``remove_listener`` and ``unroute`` with a handler are not among them: the bot never takes a
+# handler back, its contexts close instead.)
+_TAKES_HANDLER = frozenset({"on", "once", "route", "add_locator_handler"})
+
+
+class BrowserLoop:
+    """A thread running an asyncio event loop, and the bridge from other threads into it."""
+
+    def __init__(self, name: str = "browser-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @property
+    def on_loop(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def run(self, make: Callable[[], Any]) -> Any:
+        """``make()`` on the loop, awaited there if it returns an awaitable; its result here."""
+        if self.on_loop:
+            result = make()
+            if inspect.isawaitable(result):
+                calls = _HANDLER_CALLS.get()
+                if calls is None:
+                    raise RuntimeError("a blocking Playwright call on the browser loop's own thread")
+                calls.append(result)
+                return None
+            return result
+
+        async def call() -> Any:
+            result = make()
+            return (await result) if inspect.isawaitable(result) else result
+
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(call(), self.loop)
+        return future.result()
+
+    def stop(self) -> None:
+        """End the loop and its thread (after the caller closed what ran on it)."""
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=30)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+    # -- wrapping ---------------------------------------------------------------------------
+
+    def wrap(self, value: Any) -> Any:
+        if isinstance(value, AsyncBase):
+            return Synced(value, self)
+        if isinstance(value, list):
+            return [self.wrap(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.wrap(item) for item in value)
+        if isinstance(value, dict):
+            return {key: self.wrap(item) for key, item in value.items()}
+        return value
+
+    def handler(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """The async handler the browser calls for ``function`` (see the module doc)."""
+        # As Playwright's own wrappers do: a handler gets as many arguments as it takes.
+        parameters = inspect.signature(function).parameters.values()
+        takes = None if any(p.kind is p.VAR_POSITIONAL for p in parameters) else len(parameters)
+
+        async def handle(*args: Any) -> None:
+            calls: list[Awaitable[Any]] = []
+            token = _HANDLER_CALLS.set(calls)
+            try:
+                function(*(self.wrap(arg) for arg in args[:takes]))
+            finally:
+                _HANDLER_CALLS.reset(token)
+            for started in calls:
+                await started
+
+        return handle
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, Synced):
+        return value._target
+    if isinstance(value, list):
+        return [_unwrap(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_unwrap(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _unwrap(item) for key, item in value.items()}
+    return value
+
+
+class Synced:
+    """A sync stand-in for one of Playwright's async objects (a page, a locator, a context...).
+
+    Attributes that are Playwright objects come back wrapped; methods run on the loop (see
+    ``BrowserLoop.run``) and their results come back wrapped."""
+
+    __slots__ = ("_target", "_loop")
+
+    def __init__(self, target: AsyncBase, loop: BrowserLoop) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_loop", loop)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value) or isinstance(value, AsyncBase):
+            return self._loop.wrap(value)
+        bridge = self._loop
+        takes_handler = name in _TAKES_HANDLER
+
+        @functools.wraps(value)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            args, kwargs = _unwrap(args), _unwrap(kwargs)
+            if takes_handler:
+                args = tuple(bridge.handler(a) if callable(a) and not isinstance(a, AsyncBase) else a for a in args)
+                kwargs = {k: bridge.handler(v) if k in ("f", "handler") and callable(v) else v
+                          for k, v in kwargs.items()}
+            return bridge.wrap(bridge.run(lambda: value(*args, **kwargs)))
+
+        return method
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self._target).__name__}: read-only through the browser loop")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Synced) and other._target is self._target
+
+    def __hash__(self) -> int:
+        return hash(id(self._target))
+
+    def __repr__(self) -> str:
+        return f"Synced({self._target!r})"
+
+    def __str__(self) -> str:
+        return str(self._target)
+
+
+def expect(actual: Any, message: str | None = None) -> Any:
+    """Playwright's ``expect`` for a sync object and for a ``Synced`` one alike."""
+    if isinstance(actual, Synced):
+        bridge = actual._loop
+        return Synced(bridge.run(lambda: async_expect(actual._target, message)), bridge)
+    return sync_expect(actual, message)
+
+
+class SharedBrowser:
+    """The batch's Chromium, launched on first use by the loop's one driver, relaunched if it
+    died (a crash); ``new_context()`` may be called from any thread (it is the flows'
+    ``context_factory``) and returns a ``Synced`` browser context."""
+
+    def __init__(self, settings: Settings, *, headless: bool | None = None, slow_mo: float | None = None):
+        self.settings = settings
+        self.headless = headless
+        self.slow_mo = slow_mo
+        self._lock = threading.Lock()
+        self._loop: BrowserLoop | None = None
+        self._playwright: Any = None  # async Playwright, used on the loop only
+        self._browser: Any = None  # async Browser
+
+    def new_context(self) -> Any:
+        with self._lock:
+            if self._loop is None:
+                self._loop = BrowserLoop()
+            loop = self._loop
+            if self._browser is None or not loop.run(self._browser.is_connected):
+                self._launch(loop)
+            browser = self._browser
+        try:
+            return loop.wrap(loop.run(browser.new_context))
+        except PlaywrightError as exc:
+            raise TechnicalFault(f"browser: {_first_line(exc)}") from None
+
+    def _launch(self, loop: BrowserLoop) -> None:
+        options = launch_options(self.settings, headless=self.headless, slow_mo=self.slow_mo)
+        try:
+            if self._playwright is None:
+                self._playwright = loop.run(lambda: async_playwright().start())
+            chromium = self._playwright.chromium
+            if options["executable_path"] is None and not Path(chromium.executable_path).exists():
+                raise ConfigError(NO_BROWSER)
+            # The driver ignores the terminal's Ctrl-C and must not close the browser on it
+            # (Playwright's default): the flows in flight finish, as the batch promises.
+            self._browser = loop.run(lambda: chromium.launch(
+                **options, handle_sigint=False, handle_sigterm=False, handle_sighup=False,
+            ))
+        except PlaywrightError as exc:
+            self._browser = None
+            self._stop_playwright(loop)  # a driver that failed once starts afresh next time
+            raise TechnicalFault(f"Chromium does not start: {_first_line(exc)}") from None
+
+    def _stop_playwright(self, loop: BrowserLoop) -> None:
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            try:
+                loop.run(playwright.stop)
+            except Exception:  # noqa: BLE001 - a driver already gone
+                pass
+
+    def stop(self) -> None:
+        """Close the browser and the driver, end the loop; idempotent."""
+        with self._lock:
+            loop, browser, self._loop, self._browser = self._loop, self._browser, None, None
+            if loop is None:
+                return
+            if browser is not None:
+                try:
+                    loop.run(browser.close)
+                except PlaywrightError:
+                    pass
+            self._stop_playwright(loop)
+            loop.stop()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
