@@ -76,3 +76,36 @@ def test_only_a_chromium_browser_counts_as_one(tmp_path):
         for process in programs.values():
             process.kill()
             process.wait()
+
+
+def test_handlers_and_assertions_work_through_the_loop():
+    """What the page objects rely on, through ``Synced`` objects: a route handler's call
+    (``route.abort``) takes effect, an event handler sees its frame, ``expect`` passes and
+    fails as Playwright's own, and errors are Playwright's classes."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    from bot.browser_loop import expect
+    from bot.pages.base import CeaGuard
+
+    browser = SharedBrowser(Settings(_env_file=None))
+    try:
+        context = browser.new_context()
+        guard = CeaGuard().install(context)
+        page = context.new_page()
+        navigated: list[str] = []
+        page.on("framenavigated", lambda frame: navigated.append(frame.url))
+        with pytest.raises(PlaywrightError, match="ERR_BLOCKED_BY_CLIENT"):
+            page.goto("http://127.0.0.1:9/cea/login", timeout=10_000)
+        assert guard.hits == ["/cea/login"]
+        page = context.new_page()  # the first one is on Chromium's error page
+        page.on("framenavigated", lambda frame: navigated.append(frame.url))
+        page.goto("data:text/html,<label>Name <input id=n></label>")
+        assert any(url.startswith("data:text/html") for url in navigated)
+        page.get_by_label("Name").fill("ACME")
+        expect(page.get_by_label("Name")).to_have_value("ACME", timeout=2_000)
+        with pytest.raises(AssertionError):
+            expect(page.get_by_label("Name")).to_have_value("other", timeout=300)
+        assert page.frames == [page.main_frame]  # stand-ins of one object are equal
+        context.close()
+    finally:
+        browser.stop()
