@@ -34,6 +34,7 @@ from typing import Any
 
 from pathlib import Path
 
+from loguru import logger
 from playwright._impl._async_base import AsyncBase
 from playwright.async_api import async_playwright, expect as async_expect
 from playwright.sync_api import Error as PlaywrightError, expect as sync_expect
@@ -62,6 +63,7 @@ class BrowserLoop:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
+        self.loop.set_exception_handler(_unretrieved)
         self.loop.run_forever()
 
     @property
@@ -126,6 +128,12 @@ class BrowserLoop:
                 await started
 
         return handle
+
+
+def _unretrieved(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """What asyncio would print to stderr about a future nobody awaited (Playwright's own, when
+    its driver dies): the calls that failed said so already; a debug line is enough."""
+    logger.debug(f"browser loop: {context.get('message')}: {context.get('exception')!r}")
 
 
 def _unwrap(value: Any) -> Any:
@@ -208,18 +216,52 @@ class SharedBrowser:
         self._playwright: Any = None  # async Playwright, used on the loop only
         self._browser: Any = None  # async Browser
 
-    def new_context(self) -> Any:
+    def warm_up(self) -> None:
+        """Launch the browser now, in the background, while the batch connects its mailbox and
+        starts its workers: the first supplier then does not wait for it. A launch that fails
+        here is tried again, and reported, by the first ``new_context``."""
+        threading.Thread(target=self._warm_up, name="browser-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            self._launched()
+        except Exception:  # noqa: BLE001 - new_context tries again and says why
+            pass
+
+    def _launched(self) -> tuple[BrowserLoop, Any]:
+        """The loop and a connected browser, launched (again) if needed."""
         with self._lock:
             if self._loop is None:
                 self._loop = BrowserLoop()
             loop = self._loop
             if self._browser is None or not loop.run(self._browser.is_connected):
                 self._launch(loop)
-            browser = self._browser
-        try:
-            return loop.wrap(loop.run(browser.new_context))
-        except PlaywrightError as exc:
-            raise TechnicalFault(f"browser: {_first_line(exc)}") from None
+            return loop, self._browser
+
+    def new_context(self) -> Any:
+        """A new browser context; a browser or driver found dead is replaced once, at once."""
+        for attempt in (1, 2):
+            loop, browser = self._launched()
+            try:
+                return loop.wrap(loop.run(browser.new_context))
+            except PlaywrightError as exc:
+                # A driver killed under a connected-looking browser answers every call with
+                # "closed": start both afresh (the contexts still open on them were lost anyway).
+                self._discard(loop, browser)
+                if attempt == 2:
+                    raise TechnicalFault(f"browser: {_first_line(exc)}") from None
+        raise AssertionError("unreachable")
+
+    def _discard(self, loop: BrowserLoop, browser: Any) -> None:
+        with self._lock:
+            if self._browser is not browser:
+                return  # another thread replaced it already
+            self._browser = None
+            try:
+                loop.run(browser.close)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            self._stop_playwright(loop)
 
     def _launch(self, loop: BrowserLoop) -> None:
         options = launch_options(self.settings, headless=self.headless, slow_mo=self.slow_mo)

@@ -182,7 +182,11 @@ class _Batch:
                 logger.error(f"{self.abort_reason}: nothing was started")
             elif todo:
                 browser = SharedBrowser(settings, headless=self.headless, slow_mo=self.slow_mo)
-                self._run_workers(todo, journal, browser, concurrency, gate)
+                browser.warm_up()  # while the mailbox connects and the workers start
+                try:
+                    self._run_workers(todo, journal, browser, concurrency, gate)
+                finally:
+                    browser.stop()
         finally:
             journal.close()
 
@@ -290,7 +294,6 @@ class _Batch:
             if progress.interactive:
                 setup_logging(settings, self.run_id)
             mailbox.close()
-            browser.stop()
 
     def _join(self) -> None:
         """Wait for the workers; Ctrl-C / SIGTERM stops new starts, a second one ends the process.

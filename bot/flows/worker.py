@@ -109,7 +109,7 @@ class QueueWorker:
             if not exc.reachable:
                 raise TechnicalFault(f"the portal {exc}") from None
             gate.close(str(exc))
-        browser = SharedBrowser(settings, headless=self.headless, slow_mo=self.slow_mo)
+        browser = SharedBrowser(settings, headless=self.headless, slow_mo=self.slow_mo)  # launched by the first job
         mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)
         captcha_desk = (SharedDeskClient(self.url, settings.desk_timeout_s, self.name) if self.shared_desk
                         else desk_for(settings))

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import threading
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from batchtools import chromium_browsers, descendants, wait_gone
 from bot.browser_loop import SharedBrowser
@@ -48,6 +50,38 @@ def test_threads_share_one_chromium_and_stop_leaves_nothing(tmp_path):
     assert not [t for t in threading.enumerate() if t.name == "browser-loop"], "the loop's thread ended"
 
 
+def test_a_killed_driver_is_replaced_by_the_next_context():
+    """A Playwright driver that dies (OOM killer, a stray kill) answers every call "closed"
+    while its browser still looks connected: the next new_context starts a fresh driver and
+    Chromium at once, and the old Chromium does not outlive its driver."""
+    before = descendants(os.getpid())
+    browser = SharedBrowser(Settings(_env_file=None))
+    try:
+        page = browser.new_context().new_page()
+        page.set_content("<p>before</p>")
+        first = chromium_browsers(os.getpid()) - before
+        drivers = [pid for pid in descendants(os.getpid()) - before if b"run-driver" in _cmdline(pid)]
+        assert len(drivers) == 1 and len(first) == 1
+        os.kill(drivers[0], signal.SIGKILL)
+        with pytest.raises(PlaywrightError):
+            page.inner_text("p")
+        page = browser.new_context().new_page()
+        page.set_content("<p>after</p>")
+        assert page.inner_text("p") == "after"
+        assert wait_gone(first) == set(), "the first Chromium ended with its driver"
+        assert len(chromium_browsers(os.getpid()) - before) == 1
+    finally:
+        browser.stop()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
 def test_a_browser_that_does_not_start_is_one_line(tmp_path):
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'no display here' >&2\nexit 1\n")
@@ -82,8 +116,6 @@ def test_handlers_and_assertions_work_through_the_loop():
     """What the page objects rely on, through ``Synced`` objects: a route handler's call
     (``route.abort``) takes effect, an event handler sees its frame, ``expect`` passes and
     fails as Playwright's own, and errors are Playwright's classes."""
-    from playwright.sync_api import Error as PlaywrightError
-
     from bot.browser_loop import expect
     from bot.pages.base import CeaGuard
 
