@@ -30,9 +30,8 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from playwright._impl._async_base import AsyncBase
@@ -90,9 +89,20 @@ class BrowserLoop:
         return future.result()
 
     def stop(self) -> None:
-        """End the loop and its thread (after the caller closed what ran on it)."""
+        """End the loop and its thread (after the caller closed what ran on it). A call still
+        waiting on it is cancelled, not left hanging; a later call raises RuntimeError."""
         if self.loop.is_closed():
             return
+
+        async def cancel_the_rest() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_the_rest(), self.loop).result(timeout=10)
+        except Exception:  # noqa: BLE001 - a loop that no longer answers is stopped all the same
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=30)
         if not self._thread.is_alive():
