@@ -10,8 +10,9 @@ context of the batch goes through it. The worker threads keep their blocking cod
 hold are ``Synced`` objects, sync stand-ins for the async ones, whose calls run on the loop
 (``asyncio.run_coroutine_threadsafe``) while the calling thread waits for the answer.
 
-- Every call runs on the loop's thread, the cheap ones too (``page.locator(...)``): Playwright's
-  objects are not thread-safe, some of their plain methods schedule protocol messages.
+- Every call runs on the loop's thread (Playwright's objects are not thread-safe, some of their
+  plain methods schedule protocol messages), except those that only build a locator
+  (``page.get_by_role(...)``, ``locator.filter(...)``): a selector string, nothing more.
 - A handler given to the browser (``context.route``, ``page.on``) runs on the loop's thread,
   where nothing may block: its Playwright calls (``route.abort()``) start there, and the loop
   awaits them, in order, once the handler returns. A handler may read and fire; it cannot
@@ -46,6 +47,12 @@ from bot.settings import Settings
 _HANDLER_CALLS: contextvars.ContextVar[list[Awaitable[Any]] | None] = contextvars.ContextVar(
     "chorus_handler_calls", default=None
 )
+# Methods that only build a locator (a selector string, no message to the browser): they run in
+# the calling thread, as a page object builds several per screen (bench/profile.py --py-spy).
+_BUILDS_LOCATOR = frozenset({
+    "locator", "get_by_role", "get_by_text", "get_by_label", "get_by_placeholder", "get_by_alt_text",
+    "get_by_title", "get_by_test_id", "filter", "and_", "or_", "nth", "frame_locator",
+})
 # Methods whose callable arguments are handlers the browser calls back.
 # (``remove_listener`` and ``unroute`` with a handler are not among them: the bot never takes a
 # handler back, its contexts close instead.)
@@ -175,6 +182,8 @@ class Synced:
         if not callable(value) or isinstance(value, AsyncBase):
             return self._loop.wrap(value)
         bridge = self._loop
+        if name in _BUILDS_LOCATOR:
+            return lambda *args, **kwargs: bridge.wrap(value(*_unwrap(args), **_unwrap(kwargs)))
         takes_handler = name in _TAKES_HANDLER
 
         @functools.wraps(value)
@@ -208,7 +217,7 @@ def expect(actual: Any, message: str | None = None) -> Any:
     """Playwright's ``expect`` for a sync object and for a ``Synced`` one alike."""
     if isinstance(actual, Synced):
         bridge = actual._loop
-        return Synced(bridge.run(lambda: async_expect(actual._target, message)), bridge)
+        return Synced(async_expect(actual._target, message), bridge)  # builds an object, nothing more
     return sync_expect(actual, message)
 
 
