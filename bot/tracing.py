@@ -46,6 +46,9 @@ scrubbed as soon as it is saved in the attempt folder, as a kill could leave it 
 Screencast frames are off unless ``CHORUS_TRACE_SCREENSHOTS=true``: the DOM snapshots show
 the page at every step in the trace viewer, a failure leaves ``failure.png``, and the frames
 cost most of the tracing CPU (Chromium encodes a JPEG per repaint, the scrub scans them).
+Without them, the DOM snapshots are nearly all of what tracing costs when nothing fails (a
+snapshot before and after each call): ``CHORUS_TRACE_SNAPSHOTS=false`` drops them (and the
+network, which Playwright records with them) and keeps the actions and their call logs.
 
 Callers: register secrets before using them (``secret_section(password, answer)`` does it)
 and type every secret inside a ``secret_section`` (activation form, log-in with stored
@@ -164,7 +167,7 @@ class TraceRecorder:
         attempt = f"attempt-{self._attempt}" if self._attempt else self.dir.name
         self.context.tracing.start(
             screenshots=self.settings.trace_screenshots,
-            snapshots=True,
+            snapshots=self.settings.trace_snapshots,
             sources=False,
             title=f"{self.siret} {attempt} part {part}",
         )

@@ -245,3 +245,21 @@ def test_trace_off_records_nothing(context, settings, site):
         page.goto(site + "/activated")
     assert recorder.finish(failed=True) is None
     assert not list(settings.artifacts_dir.rglob("*.zip"))
+
+
+def test_a_trace_without_snapshots_still_holds_the_actions_and_their_logs(run_temp, context, tmp_path, site):
+    """CHORUS_TRACE_SNAPSHOTS=false: no page content in the kept trace (no DOM snapshot, and
+    Playwright then records no network either), every step and its call log still there."""
+    settings = Settings(artifacts_dir=tmp_path / "artifacts", trace="on", trace_snapshots=False, _env_file=None)
+    recorder = TraceRecorder(context, settings, "run-trace-test", SIRET)
+    recorder.start()
+    page = context.new_page()
+    open_activation_page(page, site)
+    kept = recorder.finish(failed=False)
+
+    events = trace_events(Path(kept))
+    assert not [e for e in events if e["type"] in ("frame-snapshot", "resource-snapshot")]
+    steps = actions(events)
+    assert ("fill", "Acme SARL") in [(m, p.get("value")) for m, p in steps]
+    assert [m for m, _ in steps].count("click") == 1
+    assert any(e["type"] == "log" and "Activate" in e.get("message", "") for e in events)
