@@ -45,6 +45,7 @@ def test_service_unit():
     assert service["Unit"]["Description"]
     assert service["Service"]["Type"] == "oneshot"
     assert service["Service"]["User"] == "chorus-bot"
+    assert service["Service"]["KillMode"] == "mixed"  # SIGTERM to the bot only: in-flight suppliers finish
     exec_start = shlex.split(service["Service"]["ExecStart"])
     assert exec_start[0] == INSTALLED_BOT
     assert exec_start[1] == "batch" and "--report" in exec_start
