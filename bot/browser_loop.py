@@ -148,9 +148,14 @@ class BrowserLoop:
 
 
 def _unretrieved(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """What asyncio would print to stderr about a future nobody awaited (Playwright's own, when
-    its driver dies): the calls that failed said so already; a debug line is enough."""
-    logger.debug(f"browser loop: {context.get('message')}: {context.get('exception')!r}")
+    """What asyncio would print to stderr, into the log instead: a debug line for Playwright's
+    own futures that nobody awaited once its driver or browser closed (the calls that failed
+    said so already), a warning for anything else (a handler that raised)."""
+    text = f"browser loop: {context.get('message')}: {context.get('exception')!r}"
+    if "closed" in repr(context.get("exception")).lower():
+        logger.debug(text)
+    else:
+        logger.warning(text)
 
 
 def _unwrap(value: Any) -> Any:

@@ -33,7 +33,7 @@ from loguru import logger
 from rich.console import Console
 
 from bot.browser_loop import SharedBrowser
-from bot.captcha import desk_for
+from bot.captcha import CaptchaDesk, desk_for
 from bot.credentials import CredentialStore
 from bot.desk_shared import SharedDeskClient
 from bot.errors import ConfigError, TechnicalFault
@@ -61,6 +61,19 @@ class _Job:
     retry_failed: bool
     loop: asyncio.AbstractEventLoop
     done: asyncio.Future
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What the slot threads of one worker share: one of each per machine."""
+
+    journal: Journal
+    credentials: CredentialStore
+    browser: SharedBrowser
+    mailbox: ActivationMailbox
+    gate: PortalGate
+    captcha_desk: "CaptchaDesk | SharedDeskClient | None"
+    password_tries: PasswordTries
 
 
 class QueueWorker:
@@ -113,8 +126,8 @@ class QueueWorker:
         mailbox = ActivationMailbox(settings, settings.portal_url, login_checked=True)
         captcha_desk = (SharedDeskClient(self.url, settings.desk_timeout_s, self.name) if self.shared_desk
                         else desk_for(settings))
-        shared = (journal, credentials, browser, mailbox, gate, captcha_desk, PasswordTries())
-        threads = [threading.Thread(target=self._thread, args=shared, name=f"worker-slot-{n}", daemon=True)
+        shared = _Shared(journal, credentials, browser, mailbox, gate, captcha_desk, PasswordTries())
+        threads = [threading.Thread(target=self._thread, args=(shared,), name=f"worker-slot-{n}", daemon=True)
                    for n in range(self.concurrency)]
         for thread in threads:
             thread.start()
@@ -201,17 +214,17 @@ class QueueWorker:
 
     # -- the slot threads: one supplier at a time each, all on the one browser loop -----------
 
-    def _thread(self, journal, credentials, browser, mailbox, gate, captcha_desk, password_tries) -> None:
+    def _thread(self, shared: _Shared) -> None:
         while (job := self.jobs.get()) is not _STOP:
             error: BaseException | None = None
             try:
-                self._one(job, browser, journal, credentials, mailbox, gate, captcha_desk, password_tries)
+                self._one(job, shared)
             except BaseException as exc:  # noqa: BLE001 - handed to the job's coroutine
                 error = exc
             job.loop.call_soon_threadsafe(_settle, job.done, error)
 
-    def _one(self, job: _Job, browser, journal, credentials, mailbox, gate, captcha_desk, password_tries) -> None:
-        supplier = job.supplier
+    def _one(self, job: _Job, shared: _Shared) -> None:
+        supplier, journal, gate, captcha_desk = job.supplier, shared.journal, shared.gate, shared.captcha_desk
         entry = journal.get(supplier.siret)
         if entry is not None and entry.run_id == job.run_id and entry.status != RUNNING:
             # its worker recorded the outcome, then died before closing the job
@@ -225,8 +238,8 @@ class QueueWorker:
             if isinstance(captcha_desk, SharedDeskClient):
                 captcha_desk.know(supplier)  # its SIRET and company on the desk's card
             flow = GatedFlow(
-                self.settings, browser.new_context, mailbox, journal, credentials, job.run_id,
-                gate=gate, captcha_desk=captcha_desk, password_tries=password_tries,
+                self.settings, shared.browser.new_context, shared.mailbox, journal, shared.credentials, job.run_id,
+                gate=gate, captcha_desk=captcha_desk, password_tries=shared.password_tries,
             )
             result = register_one(
                 flow, supplier, self.settings, journal,
