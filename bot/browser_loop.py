@@ -13,10 +13,10 @@ hold are ``Synced`` objects, sync stand-ins for the async ones, whose calls run 
 - Every call runs on the loop's thread (Playwright's objects are not thread-safe, some of their
   plain methods schedule protocol messages), except those that only build a locator
   (``page.get_by_role(...)``, ``locator.filter(...)``): a selector string, nothing more.
-- A handler given to the browser (``context.route``, ``page.on``) runs on the loop's thread,
-  where nothing may block: its Playwright calls (``route.abort()``) start there, and the loop
-  awaits them, in order, once the handler returns. A handler may read and fire; it cannot
-  use what a call returns.
+- A handler given to the browser (``page.on``, a CDP session's ``on``) runs on the loop's
+  thread, where nothing may block: its Playwright calls (``session.send(...)``) start there,
+  and the loop awaits them, in order, once the handler returns. A handler may read and fire;
+  it cannot use what a call returns.
 - ``expect`` here takes a ``Synced`` locator or page as well as a sync one, so the page
   objects work on both (the tests still hand them pytest-playwright's sync pages).
 - Errors are Playwright's own classes (``playwright.sync_api.Error`` and ``TimeoutError`` are

@@ -113,9 +113,9 @@ def test_only_a_chromium_browser_counts_as_one(tmp_path):
 
 
 def test_handlers_and_assertions_work_through_the_loop():
-    """What the page objects rely on, through ``Synced`` objects: a route handler's call
-    (``route.abort``) takes effect, an event handler sees its frame, ``expect`` passes and
-    fails as Playwright's own, and errors are Playwright's classes."""
+    """What the page objects rely on, through ``Synced`` objects: a handler's call (the CEA
+    guard's ``Fetch.failRequest``) takes effect, an event handler sees its frame, ``expect``
+    passes and fails as Playwright's own, and errors are Playwright's classes."""
     from bot.browser_loop import expect
     from bot.pages.base import CeaGuard
 
@@ -124,6 +124,7 @@ def test_handlers_and_assertions_work_through_the_loop():
         context = browser.new_context()
         guard = CeaGuard().install(context)
         page = context.new_page()
+        guard.watch(page)
         navigated: list[str] = []
         page.on("framenavigated", lambda frame: navigated.append(frame.url))
         with pytest.raises(PlaywrightError, match="ERR_BLOCKED_BY_CLIENT"):

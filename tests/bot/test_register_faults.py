@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from bot.errors import CeaTrapError
@@ -98,6 +99,22 @@ def test_the_cea_route_never_reaches_the_portal(page: Page, sandbox, portal):
     page.wait_for_event("requestfailed")
     assert isinstance(guard.error(), CeaTrapError)
     assert portal.state()["cea_hits"] == 0
+
+
+def test_the_cea_guard_fails_every_cea_address_and_only_those(page: Page, sandbox, portal):
+    """Typed, linked or with a query, in either casing Chromium is told of: failed in the
+    browser; a path that only starts like it (/ceasar) loads as usual."""
+    guard = CeaGuard().install(page.context)
+    guard.watch(page)
+    page.goto(sandbox.url + "/ceasar")  # not the CEA: the portal answers it (its 404)
+    for path in ("/cea", "/cea/login", "/cea?next=/", "/CEA/login"):
+        tab = page.context.new_page()  # a failed load goes on to Chromium's error page
+        guard.watch(tab)
+        with pytest.raises(PlaywrightError, match="ERR_BLOCKED_BY_CLIENT"):
+            tab.goto(sandbox.url + path)
+    assert guard.hits == ["/cea", "/cea/login", "/cea", "/CEA/login"]
+    assert portal.state()["cea_hits"] == 0
+    assert any(hit["path"] == "/ceasar" for hit in portal.state()["hits"])
 
 
 def test_resume_at_creating_account_when_the_click_went_through(runner, portal, mailbox_address):
