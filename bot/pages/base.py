@@ -100,8 +100,8 @@ class CeaGuard:
 
     The first net is Chromium's own request pausing (CDP ``Fetch``) for the CEA patterns only,
     not Playwright's ``route``: a route pauses every request of the context for the driver and
-    turns the HTTP cache off, which bench/profile.py measured at about 30 ms of CPU and 55 ms
-    of wall time per page load, for a link the bot never follows.
+    turns the HTTP cache off, so every script and style sheet of every page is fetched again
+    (README, "Benchmarks"), all for a link the bot never follows.
     """
 
     def __init__(self) -> None:
