@@ -68,11 +68,11 @@ _FAULTS = re.compile("|".join(w.search().pattern for w in FAULT_MESSAGES), re.IG
 
 # ---- the CEA trap -----------------------------------------------------------------------------
 _CEA_PATH = re.compile(rf"^{re.escape(L.CEA_PATH)}(?:[/?#]|$)", re.IGNORECASE)
-# The requests the browser pauses for the guard (Chromium's Fetch patterns: `*` any text, case
-# sensitive): any URL with /cea or /CEA followed by the end, a slash or a query. The guard
-# decides with is_cea_url (any casing, the path only) and lets the others go on; another casing
-# is still caught by the navigation check.
-_CEA_PATTERNS = [f"*{path}{tail}" for path in (L.CEA_PATH, L.CEA_PATH.upper()) for tail in ("", "/*", "?*")]
+# The requests the browser pauses for the guard (Chromium's Fetch patterns: `*` any text, `?`
+# one character, backslash escapes; case sensitive): any URL with /cea or /CEA followed by the
+# end, a slash or a query. The guard decides with is_cea_url (any casing, the path only) and
+# lets the others go on; another casing is still caught by the navigation check.
+_CEA_PATTERNS = [f"*{path}{tail}" for path in (L.CEA_PATH, L.CEA_PATH.upper()) for tail in ("", "/*", "\\?*")]
 
 
 def is_cea_url(url: str) -> bool:
