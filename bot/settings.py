@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     trace_screenshots: bool = False
     # DOM snapshots in traces (the page at every step in the trace viewer, and the network).
     # They are nearly all of what tracing costs when nothing fails (bench/profile.py: about
-    # 0.6 s of CPU per registration); off, a kept trace still lists every action and its log.
+    # 0.5 s of CPU per registration); off, a kept trace still lists every action and its log.
     trace_snapshots: bool = True
     artifacts_dir: Path = Path("artifacts")
     artifacts_keep_runs: int = Field(default=30, ge=1)
