@@ -31,7 +31,6 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -39,8 +38,9 @@ from playwright._impl._async_base import AsyncBase
 from playwright.async_api import async_playwright, expect as async_expect
 from playwright.sync_api import Error as PlaywrightError, expect as sync_expect
 
-from bot.browser import NO_BROWSER, launch_options
-from bot.errors import ConfigError, TechnicalFault
+from bot.browser import launch_options, require_chromium
+from bot.errors import TechnicalFault
+from bot.secrets import first_line
 from bot.settings import Settings
 
 # The calls a handler made on the loop's thread, awaited once it returns (see the module doc).
@@ -273,7 +273,7 @@ class SharedBrowser:
                 # "closed": start both afresh (the contexts still open on them were lost anyway).
                 self._discard(loop, browser)
                 if attempt == 2:
-                    raise TechnicalFault(f"browser: {_first_line(exc)}") from None
+                    raise TechnicalFault(f"browser: {first_line(exc)}") from None
         raise AssertionError("unreachable")
 
     def _discard(self, loop: BrowserLoop, browser: Any) -> None:
@@ -293,8 +293,7 @@ class SharedBrowser:
             if self._playwright is None:
                 self._playwright = loop.run(lambda: async_playwright().start())
             chromium = self._playwright.chromium
-            if options["executable_path"] is None and not Path(chromium.executable_path).exists():
-                raise ConfigError(NO_BROWSER)
+            require_chromium(options, chromium.executable_path)
             # The driver ignores the terminal's Ctrl-C and must not close the browser on it
             # (Playwright's default): the flows in flight finish, as the batch promises.
             self._browser = loop.run(lambda: chromium.launch(
@@ -303,7 +302,7 @@ class SharedBrowser:
         except PlaywrightError as exc:
             self._browser = None
             self._stop_playwright(loop)  # a driver that failed once starts afresh next time
-            raise TechnicalFault(f"Chromium does not start: {_first_line(exc)}") from None
+            raise TechnicalFault(f"Chromium does not start: {first_line(exc)}") from None
 
     def _stop_playwright(self, loop: BrowserLoop) -> None:
         playwright, self._playwright = self._playwright, None
@@ -326,8 +325,3 @@ class SharedBrowser:
                     pass
             self._stop_playwright(loop)
             loop.stop()
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

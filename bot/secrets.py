@@ -257,3 +257,10 @@ class SecretRegistry:
 
 
 registry = SecretRegistry()
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, masked: what a log line or a one-line error
+    may show of it (Playwright's messages go on with call logs, which quote typed values)."""
+    text = registry.mask(str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -73,7 +73,7 @@ from playwright.sync_api import BrowserContext, Page
 from bot.logs import recent_lines
 from bot.private import private_dir, private_file, private_opener, write_private
 from bot.runtemp import current_run_temp
-from bot.secrets import registry
+from bot.secrets import first_line, registry
 from bot.settings import Settings, TraceMode
 
 TRACE_FILE = "trace.zip"
@@ -186,7 +186,7 @@ class TraceRecorder:
         try:
             self.context.tracing.stop(path=path)
         except Exception as exc:  # a closed browser: the segment is lost, not the run
-            self._log.warning("trace segment not saved: {}", _reason(exc))
+            self._log.warning("trace segment not saved: {}", first_line(exc))
             return
         if folder != self._spool:
             scrub_zip(path)
@@ -215,7 +215,7 @@ class TraceRecorder:
         try:
             self._start_segment()
         except Exception as exc:
-            self._log.warning("trace recording not resumed: {}", _reason(exc))
+            self._log.warning("trace recording not resumed: {}", first_line(exc))
             return False
         self._snapshot_pages(RESUMED)
         return True
@@ -267,12 +267,12 @@ class TraceRecorder:
             write_private(with_dir / "failure.png", page.screenshot(full_page=True, timeout=10_000))
             out.append(str(with_dir / "failure.png"))
         except Exception as err:
-            self._log.warning("no failure screenshot: {}", _reason(err))
+            self._log.warning("no failure screenshot: {}", first_line(err))
         try:
             write_private(with_dir / "failure.html", scrub_html(page.content()))
             out.append(str(with_dir / "failure.html"))
         except Exception as err:
-            self._log.warning("no failure HTML: {}", _reason(err))
+            self._log.warning("no failure HTML: {}", first_line(err))
         summary = {
             "siret": self.siret,
             "run_id": self.run_id,
@@ -331,12 +331,6 @@ class TraceRecorder:
                     self._dir.parent.rmdir()  # the SIRET folder, when this was its only attempt
                 except OSError:
                     pass
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message, masked (Playwright's messages go on with call logs)."""
-    text = registry.mask(str(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _safe_url(page: Page) -> str:

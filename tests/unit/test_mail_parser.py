@@ -6,7 +6,9 @@ from email.policy import SMTP
 
 import pytest
 
-from bot.mail import extract_activation_link, extract_code, is_portal_link, parse_mail
+from bot.mail import (
+    extract_activation_link, extract_code, is_portal_link, login_answer, login_refusal_is_temporary, parse_mail,
+)
 
 PORTAL = "http://127.0.0.1:8765"
 TOKEN = "Zx9_" + "aB3-" * 20 + "Qq"  # long enough to be folded by QP's 76-column lines
@@ -141,8 +143,6 @@ def test_the_code_is_the_mails_only_six_digit_number(text, code):
 
 
 def test_a_login_refused_for_now_is_told_from_wrong_credentials():
-    from bot.mail import login_answer, login_refusal_is_temporary
-
     restarting = login_answer(("NO", [b"[UNAVAILABLE] Temporary authentication failure. [vm:2026-12-02 05:19:06]"]))
     assert restarting.startswith("[UNAVAILABLE] Temporary authentication failure")
     assert login_refusal_is_temporary(restarting)
