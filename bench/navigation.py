@@ -11,7 +11,10 @@ which also serves the sandbox, is left out):
 - ``json``: a small JSON answer of the sandbox's test API (no style, no script): the cost of a
   navigation whatever the page holds;
 - ``portal+locators``: ``portal`` plus 8 locator queries per page, about what an arrival check
-  and a form step ask.
+  and a form step ask;
+- ``portal+evaluate``: ``portal+locators`` plus one function evaluated on located elements
+  (``evaluate_all``, as a press marks the old screen): Playwright then sends its injected
+  script to the page's main world too, not only to the isolated world its locators use.
 
 Usage:
 
@@ -56,7 +59,9 @@ def load(page: Page, scenario: str, i: int) -> None:
         page.goto(f"/_sandbox/knobs?n={i}")
         return
     page.goto("/account/new" if i % 2 else "/")
-    if scenario == "portal+locators":
+    if scenario == "portal+evaluate":
+        page.get_by_role("link").evaluate_all("els => els.length")
+    if scenario in ("portal+locators", "portal+evaluate"):
         for _ in range(4):
             page.get_by_role("heading").first.is_visible()
             page.get_by_role("link").count()
@@ -74,7 +79,7 @@ def main() -> int:
         options["args"] = [*options["args"], *args.chromium_arg]
         browser = playwright.chromium.launch(**options)
         print(f"{args.navigations} navigations per scenario; extra switches: {args.chromium_arg or 'none'}")
-        for scenario in ("portal", "json", "portal+locators"):
+        for scenario in ("portal", "json", "portal+locators", "portal+evaluate"):
             context = browser.new_context(base_url=sandbox.url)
             page = context.new_page()
             load(page, scenario, 0)  # the context's first page is not the steady state

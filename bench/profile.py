@@ -20,12 +20,14 @@ Chromium's gpu / utility / zygote processes. Usage:
 
     .venv/bin/python bench/profile.py [--suppliers 6] [--concurrency 1,3] [--latency none,slow]
                                       [--trace retain-on-failure,off] [--json out.json]
-                                      [--py-spy out.txt]
+                                      [--py-spy DIR] [--chromium-trace DIR]
 
 ``--latency slow`` is latency_ms=250, autofill_delay_ms=1500, mail_delay_ms=1000 (the
 figures of the speed issue); ``none`` is the sandbox's defaults. ``--py-spy`` also samples
 the bot's Python with py-spy (``pip install py-spy``; not a project dependency) in every
 scenario and prints where its CPU goes; py-spy's own CPU is outside the bot's tree.
+``--chromium-trace`` records a Chromium trace of every scenario and prints where the
+renderers' main threads spend their time (``bench/renderer.py``).
 The machine may be shared: wall times then vary with the load, CPU seconds much less.
 """
 from __future__ import annotations
@@ -58,6 +60,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.renderer import summarise as summarise_renderer  # noqa: E402
+from bench.renderer import switches as chromium_trace_switches  # noqa: E402
 from bench.run import _pss_bytes, active_sirets  # noqa: E402
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -284,8 +288,11 @@ def run_scenario(sandbox: SandboxProcess, sirets: list[str], concurrency: int, l
         env.update(sandbox.env)
         (tmp / "tmp").mkdir()  # Playwright's and Chromium's temporary files, out of the shared /tmp
         env["TMPDIR"] = str(tmp / "tmp")
+        # CHORUS_SECRET_KEY is left unset, as by default: the bot makes a key file beside the state
+        # DB. A passphrase would add its scrypt stretching (about 0.5 s of CPU and 128 MiB, once
+        # per batch) to every figure.
         env.update(CHORUS_STATE_DB=str(tmp / "state.sqlite3"), CHORUS_ARTIFACTS_DIR=str(tmp / "artifacts"),
-                   CHORUS_TRACE=trace, CHORUS_SECRET_KEY="profile", CHORUS_ACTIVATION_TIMEOUT_S="120")
+                   CHORUS_TRACE=trace, CHORUS_ACTIVATION_TIMEOUT_S="120")
         env.update(extra_env or {})
         cmd = [sys.executable, "-m", "bot", "batch", str(tmp / "batch.csv"), "--concurrency", str(concurrency),
                "--report", str(tmp / "report.json")]
@@ -428,7 +435,31 @@ def print_row(row: dict) -> None:
     print("   sandbox CPU s/registration: " + ", ".join(f"{k} {v}" for k, v in row["sandbox_cpu_per_reg_by_kind_s"].items()))
     if "py_spy" in row:
         print("   bot python (py-spy) %:      " + ", ".join(f"{k} {v}" for k, v in row["py_spy"]["buckets_pct"].items()))
+    if "renderer" in row:
+        shares = ", ".join(f"{k} {v:g}" for k, v in row["renderer"]["share_pct"].items())
+        sent = row["renderer"]["injected_script_sent"] / row["suppliers"]
+        print(f"   renderer main thread %:     {shares} (traced; injected script sent {sent:g} times a registration)")
     sys.stdout.flush()
+
+
+# ---- a Chromium trace of each scenario (bench/renderer.py) ---------------------------------------
+
+
+def chromium_tracer(folder: Path, browser_path: str | None, sandbox_env: dict[str, str]) -> Path:
+    """A script that runs the bot's Chromium with its start-up tracing on, into the file named by
+    BENCH_CHROMIUM_TRACE (the driver hands its environment down to Chromium)."""
+    from bot.browser import find_chromium
+    from bot.settings import Settings
+
+    if browser_path is None:
+        settings = Settings(_env_file=None, **{k.removeprefix("CHORUS_").lower(): v for k, v in sandbox_env.items()})
+        browser_path = find_chromium(settings, headless=True) or "chromium"
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "chromium-traced.sh"
+    flags = " ".join(f'"{flag}"' for flag in chromium_trace_switches(Path("$BENCH_CHROMIUM_TRACE")))
+    script.write_text(f'#!/bin/sh\nexec \'{browser_path}\' {flags} "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return script
 
 
 def main() -> int:
@@ -440,19 +471,29 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="sample the bot's Python with py-spy into DIR")
     parser.add_argument("--browser-path", help="CHORUS_BROWSER_PATH for the bot (default: the bot's own choice)")
+    parser.add_argument("--chromium-trace", type=Path, metavar="DIR",
+                        help="record a Chromium trace of each scenario into DIR and summarise its renderers' "
+                             "main threads (bench/renderer.py); tracing slows Chromium: read the CPU figures "
+                             "of a run without it")
     args = parser.parse_args()
-    extra = {"CHORUS_BROWSER_PATH": args.browser_path} if args.browser_path else None
+    extra = {"CHORUS_BROWSER_PATH": args.browser_path} if args.browser_path else {}
     pool = active_sirets()
     if args.suppliers > len(pool):
         parser.error(f"--suppliers: the sandbox has {len(pool)} active diffusible SIRETs")
     rows = []
     with SandboxProcess() as sandbox:
+        if args.chromium_trace:
+            extra["CHORUS_BROWSER_PATH"] = str(chromium_tracer(args.chromium_trace, args.browser_path, sandbox.env))
         for latency in args.latency.split(","):
             for trace in args.trace.split(","):
                 for level in (int(x) for x in args.concurrency.split(",")):
-                    row = run_scenario(sandbox, pool[: args.suppliers], level, latency, trace, args.py_spy, extra)
+                    traced = args.chromium_trace / f"{latency}-{trace}-c{level}.json" if args.chromium_trace else None
+                    env = {**extra, "BENCH_CHROMIUM_TRACE": str(traced)} if traced else extra
+                    row = run_scenario(sandbox, pool[: args.suppliers], level, latency, trace, args.py_spy, env)
                     if args.py_spy:
                         row["py_spy"] = py_spy_summary([args.py_spy / f"{latency}-{trace}-c{level}.folded"])
+                    if traced and traced.exists():
+                        row["renderer"] = summarise_renderer(traced)
                     rows.append(row)
                     print_row(row)
     if args.json:
