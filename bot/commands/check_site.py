@@ -21,6 +21,7 @@ import typer
 from bot.cli import OPTS, app, fail_config
 from bot.errors import BusinessOutcome, CeaTrapError, ConfigError, ScreenDrift, TechnicalFault
 from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_TECHNICAL, EXIT_USAGE
+from bot.secrets import first_line
 from bot.settings import Journey
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class SiteCheck:
             write_private(path, screen.page.screenshot(full_page=True))
             typer.echo(f"  screenshot: {path}")
         except Exception as exc:  # noqa: BLE001 - a missing screenshot must not hide the findings
-            typer.echo(f"  screenshot: none ({str(exc).splitlines()[0]})")
+            typer.echo(f"  screenshot: none ({first_line(exc)})")
 
 
 def _slug(title: str) -> str:
@@ -143,7 +144,7 @@ def _walk(settings: Settings, check: SiteCheck, journey: Journey, identity: tupl
         try:
             context = session.new_context()
         except PlaywrightError as exc:
-            raise Stop(EXIT_TECHNICAL, f"the browser did not start: {str(exc).splitlines()[0]}") from None
+            raise Stop(EXIT_TECHNICAL, f"the browser did not start: {first_line(exc)}") from None
         context.set_default_timeout(settings.page_timeout_s * 1000)
         guard = CeaGuard().install(context)
         page = context.new_page()
@@ -157,7 +158,7 @@ def _walk(settings: Settings, check: SiteCheck, journey: Journey, identity: tupl
         except (TechnicalFault, CeaTrapError) as exc:
             raise Stop(EXIT_TECHNICAL, f"the portal is unreachable or failing: {exc}") from None
         except PlaywrightError as exc:
-            raise Stop(EXIT_TECHNICAL, f"the portal is unreachable or failing: {str(exc).splitlines()[0]}") from None
+            raise Stop(EXIT_TECHNICAL, f"the portal is unreachable or failing: {first_line(exc)}") from None
         finally:
             context.close()
 

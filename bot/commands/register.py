@@ -168,6 +168,7 @@ def _check_browser(settings: Settings) -> str | None:
 
     from bot.browser import launch_browser
     from bot.runtemp import run_temp_dir
+    from bot.secrets import first_line
 
     try:
         with run_temp_dir(), sync_playwright() as playwright:
@@ -176,7 +177,7 @@ def _check_browser(settings: Settings) -> str | None:
     except ConfigError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - any launch failure is the verdict
-        return f"Chromium does not start: {str(exc).splitlines()[0]}"
+        return f"Chromium does not start: {first_line(exc)}"
     return None
 
 

@@ -38,7 +38,7 @@ from bot.pages.personal import PersonalInfoPage
 from bot.pages.structure import StructurePage
 from bot.pages.structure_exists import StructureExistsPage
 from bot.pages.work_areas import WorkAreasPage
-from bot.secrets import registry
+from bot.secrets import first_line, registry
 from bot.runs import DRY_RUN_STEP
 from bot.settings import Journey, Settings
 from bot.siret import normalise_siret
@@ -374,8 +374,7 @@ def _as_fault(exc: BaseException, step: str) -> TechnicalFault:
     """A Playwright error (timeout, crash) as a TechnicalFault naming the step."""
     if isinstance(exc, TechnicalFault):
         return exc
-    text = " ".join(str(exc).split("\n")[0].split())
-    return TechnicalFault(f"{step}: {registry.mask(text)[:200]}", screen=step)
+    return TechnicalFault(f"{step}: {' '.join(first_line(exc).split())[:200]}", screen=step)
 
 
 def register_with_retries(flow: RegistrationFlow, supplier: Supplier, settings: Settings) -> RegistrationResult:

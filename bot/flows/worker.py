@@ -47,7 +47,7 @@ from bot.logs import setup_logging
 from bot.mail import ActivationMailbox, check_login
 from bot.models import Supplier
 from bot.runs import EXIT_OK, EXIT_TECHNICAL, EXIT_USAGE
-from bot.secrets import registry
+from bot.secrets import first_line
 from bot.settings import Settings
 
 _STOP = object()
@@ -193,7 +193,7 @@ class QueueWorker:
                                    f" {self.settings.worker_stalled_s:g} s; it resumes from its journal checkpoint")
                     await app.job_manager.retry_job(job)
             except Exception as exc:  # noqa: BLE001 - the next look tries again
-                logger.warning(f"looking for stalled jobs failed: {registry.mask(str(exc).splitlines()[0])}")
+                logger.warning(f"looking for stalled jobs failed: {first_line(exc)}")
 
     async def _register(self, job_id: int, run_id: str, supplier: dict, retry_failed: bool) -> None:
         if self.stop_reason:

@@ -16,6 +16,7 @@ from bot.pages.login import LoginPage
 from bot.pages.personal import PersonalInfoPage
 from bot.pages.base import DEFAULT_TIMEOUT_S, BasePage, await_screen, raise_for_messages
 from bot.pages.elements import Element, Role
+from bot.secrets import first_line
 from bot.settings import PortalLanguage
 
 
@@ -95,8 +96,7 @@ class HomePage(BasePage):
         try:
             self.page.goto(url, wait_until="domcontentloaded")
         except PlaywrightError as exc:
-            reason = str(exc).splitlines()[0]
-            raise TechnicalFault(f"home: the portal did not answer ({reason})", screen=self.SCREEN) from None
+            raise TechnicalFault(f"home: the portal did not answer ({first_line(exc)})", screen=self.SCREEN) from None
         self.assert_arrived()
         return self
 

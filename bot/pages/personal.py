@@ -16,6 +16,7 @@ from bot.browser_loop import expect
 from bot.errors import TechnicalFault
 from bot.pages.base import BasePage, raise_for_messages
 from bot.pages.elements import Element, Role
+from bot.secrets import first_line
 
 
 class PersonalInfoPage(BasePage):
@@ -65,7 +66,7 @@ class PersonalInfoPage(BasePage):
         try:
             self.captcha_image().screenshot(path=str(path), timeout=self.timeout_ms)
         except PlaywrightError as exc:
-            raise TechnicalFault(f"{self.SCREEN}: could not capture the captcha image ({exc.message.splitlines()[0]})",
+            raise TechnicalFault(f"{self.SCREEN}: could not capture the captcha image ({first_line(exc)})",
                                  screen=self.SCREEN) from None
         return path
 

@@ -10,7 +10,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from bot.secrets import MASK, MIN_LENGTH, SecretRegistry, forms, registry
+from bot.flows.registration import _as_fault
+from bot.secrets import MASK, MIN_LENGTH, SecretRegistry, first_line, forms, registry
 
 # Punctuation that every encoding treats differently: / + & " < > % = space and non-ASCII.
 PASSWORD = 'Kq7/v+R&"<x>%= é!9'
@@ -183,3 +184,21 @@ def test_every_form_is_found_at_every_offset():
         masked = fresh.mask(text)
         assert form not in masked, (trial, name)
         assert fresh.scan_bytes(text.encode()), (trial, name)
+
+
+def test_first_line_of_an_exception_is_masked_and_never_empty():
+    secret = "Vq4-first-line-" + "".join(sorted(ANSWER))  # unique to this test
+    registry.add(secret, "password")
+    playwright_like = RuntimeError(f'Locator.fill: typed {secret}\nCall log:\n  - fill("{secret}")')
+    assert first_line(playwright_like) == f"Locator.fill: typed {MASK}"
+    assert first_line(RuntimeError("")) == "RuntimeError"  # no IndexError inside an `except`
+    assert first_line(RuntimeError("\n  net::ERR_CONNECTION_REFUSED\nmore")) == "net::ERR_CONNECTION_REFUSED"
+
+
+def test_a_fault_made_of_a_playwright_error_is_one_masked_line_of_200_characters_at_most():
+    secret = "Wz5-as-fault-" + "".join(sorted(PASSWORD.encode().hex()))
+    registry.add(secret, "password")
+    fault = _as_fault(RuntimeError(f"Timeout  30000ms\t{secret}\nCall log: {secret}"), "step 2")
+    assert fault.message == f"step 2: Timeout 30000ms {MASK}"
+    assert _as_fault(TimeoutError(), "step 2").message == "step 2: TimeoutError"
+    assert len(_as_fault(RuntimeError("x" * 500), "step 2").message) == len("step 2: ") + 200
