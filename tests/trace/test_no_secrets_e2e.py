@@ -19,7 +19,6 @@ import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from playwright.sync_api import expect
 from secret_scan import activation_links, scan
 from trace_viewer import snapshot_after, trace_viewer
 
@@ -113,5 +112,4 @@ def test_a_traced_debug_batch_leaves_no_secret_anywhere(portal, sandbox, bot_env
     with trace_viewer(browser, final.pop()) as viewer:
         listed = viewer.locator("body").inner_text()
         assert "/account/activate?token=********" in listed
-        activated = snapshot_after(viewer, "Recording resumed")
-        expect(activated.get_by_text(L.ACTIVATED.name)).to_be_visible(timeout=20_000)
+        snapshot_after(viewer, "Recording resumed", L.ACTIVATED.name)  # fails unless it shows

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import playwright
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 VIEWER = Path(playwright.__file__).parent / "driver" / "package" / "lib" / "vite" / "traceViewer"
 
@@ -45,8 +45,24 @@ def trace_viewer(browser: Browser, trace_zip: Path) -> Iterator[Page]:
         server.server_close()
 
 
-def snapshot_after(viewer: Page, action_text: str):
-    """Select the action listed with `action_text` and show its "After" DOM snapshot."""
+def snapshot_after(viewer: Page, action_text: str, shows: str, tries: int = 3) -> FrameLocator:
+    """Select the action listed with `action_text`, show its "After" DOM snapshot and return
+    it once it shows the text `shows`.
+
+    On a loaded machine the viewer's snapshot frame has stayed blank once in a while, with the
+    action selected and the snapshot's address shown above it: the snapshot is then shown
+    again (the "Before" tab, then "After"), as a person would, up to `tries` times. A snapshot
+    that never shows the text still fails.
+    """
     viewer.get_by_text(action_text).first.click()
-    viewer.get_by_text("After", exact=True).click()
-    return viewer.frame_locator("iframe.snapshot-visible")
+    for attempt in range(1, tries + 1):
+        viewer.get_by_text("After", exact=True).click()
+        snapshot = viewer.frame_locator("iframe.snapshot-visible")
+        try:
+            expect(snapshot.get_by_text(shows)).to_be_visible(timeout=10_000)
+            return snapshot
+        except AssertionError:
+            if attempt == tries:
+                raise
+            viewer.get_by_text("Before", exact=True).click()
+    raise AssertionError("unreachable")
