@@ -309,11 +309,12 @@ def main() -> int:
     png = args.out.with_name("benchmarks.png" if args.profile == "default" else f"benchmarks-{args.profile}.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     chart(measured, baseline, png)
-    args.out.write_text(markdown(args.profile, measured, baseline, rows, command, png.name, single), encoding="utf-8")
+    page = markdown(args.profile, measured, baseline, rows, command, png.name, single)
+    args.out.write_text(page, encoding="utf-8")
     print(f"\nwrote {args.out} and {png}")
     if args.json:
-        args.json.write_text(json.dumps({"levels": measured, "one_supplier": single, "baseline": baseline, "targets": rows}, indent=2,
-                                        default=str))
+        figures = {"levels": measured, "one_supplier": single, "baseline": baseline, "targets": rows}
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
     complete = all(r["statuses"].get("activated") == r["suppliers"] for r in [*measured.values(), single])
     return 0 if complete and (baseline is None or baseline["activated"] == baseline["suppliers"]) else 1
 
