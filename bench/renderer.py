@@ -20,8 +20,8 @@ event under it:
 - ``frames``: style, layout, paint and the compositor's main-frame work;
 - ``other``.
 
-Tracing slows the renderer down by about half again, so the shares count, not the
-milliseconds; `bench/profile.py` measures CPU without it.
+Tracing adds its own work to every task, so the shares count, not the milliseconds;
+`bench/profile.py` measures CPU without it.
 """
 from __future__ import annotations
 
