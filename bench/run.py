@@ -124,7 +124,7 @@ def one_level(sandbox: Sandbox, sirets: list[str], concurrency: int, latency_ms:
     with tempfile.TemporaryDirectory(prefix="chorus-bench-") as tmp:
         overrides = {k.removeprefix("CHORUS_").lower(): v for k, v in sandbox.env.items()}
         overrides.update(state_db=Path(tmp) / "state.sqlite3", artifacts_dir=Path(tmp) / "artifacts",
-                         trace="off", secret_key="bench", activation_timeout_s=120, log_level="WARNING")
+                         trace="off", activation_timeout_s=120, log_level="WARNING")
         settings = load_settings(**overrides)
         sampler = PeakSampler()
         sampler.start()
