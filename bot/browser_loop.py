@@ -21,6 +21,14 @@ hold are ``Synced`` objects, sync stand-ins for the async ones, whose calls run 
   objects work on both (the tests still hand them pytest-playwright's sync pages).
 - Errors are Playwright's own classes (``playwright.sync_api.Error`` and ``TimeoutError`` are
   the async API's), so the flows' ``except`` clauses are unchanged.
+- No call waits forever. Playwright's driver may never answer a call that was in flight when
+  its browser died (``tests/batch/test_kill_resume.py``'s Chromium kill, about one run in ten:
+  a ``wait_for_function`` of ``press()`` outlived its own timeout by minutes, and the batch
+  hung on it). So the browser's ``disconnected`` event fails every call then in flight with
+  ``TargetClosedError``, as a call made after it fails; and a caller stops waiting at a bound
+  (twice the call's timeout, or the loop's default, plus a margin) with Playwright's
+  ``TimeoutError``. The flows then retry the supplier, as after any crash, instead of holding
+  their thread.
 """
 from __future__ import annotations
 
@@ -30,13 +38,14 @@ import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError as FutureCancelled, Future, TimeoutError as FutureTimeout
 from typing import Any
 
 from loguru import logger
 from playwright._impl._async_base import AsyncBase
+from playwright._impl._errors import TargetClosedError
 from playwright.async_api import async_playwright, expect as async_expect
-from playwright.sync_api import Error as PlaywrightError, expect as sync_expect
+from playwright.sync_api import Error as PlaywrightError, TimeoutError as PlaywrightTimeout, expect as sync_expect
 
 from bot.browser import launch_options, require_chromium
 from bot.errors import TechnicalFault
@@ -57,13 +66,18 @@ _BUILDS_LOCATOR = frozenset({
 # (``remove_listener`` and ``unroute`` with a handler are not among them: the bot never takes a
 # handler back, its contexts close instead.)
 _TAKES_HANDLER = frozenset({"on", "once", "route", "add_locator_handler"})
+# How long past a call's own timeout (doubled) its caller still waits for the driver's answer.
+ANSWER_MARGIN_S = 30.0
 
 
 class BrowserLoop:
     """A thread running an asyncio event loop, and the bridge from other threads into it."""
 
-    def __init__(self, name: str = "browser-loop") -> None:
+    def __init__(self, name: str = "browser-loop", *, default_timeout_s: float = 30.0) -> None:
+        self.default_timeout_s = default_timeout_s
         self.loop = asyncio.new_event_loop()
+        self._calls: set[asyncio.Task[Any]] = set()  # the calls in flight (used on the loop only)
+        self._aborted: dict[asyncio.Task[Any], str] = {}
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -76,8 +90,20 @@ class BrowserLoop:
     def on_loop(self) -> bool:
         return threading.current_thread() is self._thread
 
-    def run(self, make: Callable[[], Any]) -> Any:
-        """``make()`` on the loop, awaited there if it returns an awaitable; its result here."""
+    def bound_s(self, timeout_ms: float | None) -> float | None:
+        """How long a caller waits for a call given ``timeout=timeout_ms`` (None: the default
+        timeout; 0: Playwright's "no timeout", so no bound either)."""
+        if timeout_ms == 0:
+            return None
+        timeout_s = self.default_timeout_s if timeout_ms is None else timeout_ms / 1000
+        return 2 * timeout_s + ANSWER_MARGIN_S
+
+    def run(self, make: Callable[[], Any], *, bound_s: float | None = None, what: str = "a call") -> Any:
+        """``make()`` on the loop, awaited there if it returns an awaitable; its result here.
+
+        ``bound_s``: wait at most that long (None: no bound), then cancel the call and raise
+        Playwright's TimeoutError naming ``what``. A call aborted by ``abort_calls`` raises
+        TargetClosedError."""
         if self.on_loop:
             result = make()
             if inspect.isawaitable(result):
@@ -89,15 +115,42 @@ class BrowserLoop:
             return result
 
         async def call() -> Any:
-            result = make()
-            return (await result) if inspect.isawaitable(result) else result
+            task = asyncio.current_task()
+            assert task is not None
+            self._calls.add(task)
+            try:
+                result = make()
+                return (await result) if inspect.isawaitable(result) else result
+            except asyncio.CancelledError:
+                reason = self._aborted.pop(task, None)
+                if reason is None:
+                    raise
+                raise TargetClosedError(reason) from None
+            finally:
+                self._calls.discard(task)
+                self._aborted.pop(task, None)
 
         future: Future[Any] = asyncio.run_coroutine_threadsafe(call(), self.loop)
-        return future.result()
+        try:
+            return future.result(timeout=bound_s)
+        except FutureTimeout:
+            future.cancel()
+            raise PlaywrightTimeout(f"the browser did not answer {what} within {bound_s:g} s") from None
+        except FutureCancelled:  # the loop stopped under it (BrowserLoop.stop)
+            raise TargetClosedError(f"the browser loop stopped during {what}") from None
+
+    def abort_calls(self, reason: str) -> None:
+        """Fail every call now in flight with TargetClosedError(reason): their browser is gone,
+        and the driver may never answer them. Runs on the loop's thread (a browser's handler)."""
+        for task in list(self._calls):
+            if not task.done():
+                self._aborted[task] = reason
+                task.cancel()
 
     def stop(self) -> None:
         """End the loop and its thread (after the caller closed what ran on it). A call still
-        waiting on it is cancelled, not left hanging; a later call raises RuntimeError."""
+        waiting on it raises TargetClosedError, not left hanging; a later call raises
+        RuntimeError."""
         if self.loop.is_closed():
             return
 
@@ -198,7 +251,8 @@ class Synced:
                 args = tuple(bridge.handler(a) if callable(a) and not isinstance(a, AsyncBase) else a for a in args)
                 kwargs = {k: bridge.handler(v) if k in ("f", "handler") and callable(v) else v
                           for k, v in kwargs.items()}
-            return bridge.wrap(bridge.run(lambda: value(*args, **kwargs)))
+            bound = bridge.bound_s(kwargs.get("timeout"))
+            return bridge.wrap(bridge.run(lambda: value(*args, **kwargs), bound_s=bound, what=f"{name}()"))
 
         return method
 
@@ -256,7 +310,7 @@ class SharedBrowser:
         """The loop and a connected browser, launched (again) if needed."""
         with self._lock:
             if self._loop is None:
-                self._loop = BrowserLoop()
+                self._loop = BrowserLoop(default_timeout_s=self.settings.page_timeout_s)
             loop = self._loop
             if self._browser is None or not loop.run(self._browser.is_connected):
                 self._launch(loop)
@@ -267,7 +321,7 @@ class SharedBrowser:
         for attempt in (1, 2):
             loop, browser = self._launched()
             try:
-                return loop.wrap(loop.run(browser.new_context))
+                return loop.wrap(loop.run(browser.new_context, bound_s=loop.bound_s(None), what="new_context()"))
             except PlaywrightError as exc:
                 # A driver killed under a connected-looking browser answers every call with
                 # "closed": start both afresh (the contexts still open on them were lost anyway).
@@ -282,7 +336,7 @@ class SharedBrowser:
                 return  # another thread replaced it already
             self._browser = None
             try:
-                loop.run(browser.close)
+                loop.run(browser.close, bound_s=loop.bound_s(None), what="close()")
             except Exception:  # noqa: BLE001 - already gone
                 pass
             self._stop_playwright(loop)
@@ -296,9 +350,15 @@ class SharedBrowser:
             require_chromium(options, chromium.executable_path)
             # The driver ignores the terminal's Ctrl-C and must not close the browser on it
             # (Playwright's default): the flows in flight finish, as the batch promises.
-            self._browser = loop.run(lambda: chromium.launch(
-                **options, handle_sigint=False, handle_sigterm=False, handle_sighup=False,
-            ))
+            async def launch() -> Any:
+                browser = await chromium.launch(
+                    **options, handle_sigint=False, handle_sigterm=False, handle_sighup=False,
+                )
+                # A crash: the calls in flight fail now, as later ones do (see the module doc).
+                browser.on("disconnected", lambda _: loop.abort_calls("the browser closed or crashed"))
+                return browser
+
+            self._browser = loop.run(launch, bound_s=loop.bound_s(None), what="launch()")
         except PlaywrightError as exc:
             self._browser = None
             self._stop_playwright(loop)  # a driver that failed once starts afresh next time
@@ -308,7 +368,7 @@ class SharedBrowser:
         playwright, self._playwright = self._playwright, None
         if playwright is not None:
             try:
-                loop.run(playwright.stop)
+                loop.run(playwright.stop, bound_s=loop.bound_s(None), what="stop()")
             except Exception:  # noqa: BLE001 - a driver already gone
                 pass
 
@@ -320,7 +380,7 @@ class SharedBrowser:
                 return
             if browser is not None:
                 try:
-                    loop.run(browser.close)
+                    loop.run(browser.close, bound_s=loop.bound_s(None), what="close()")
                 except PlaywrightError:
                     pass
             self._stop_playwright(loop)

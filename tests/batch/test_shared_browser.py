@@ -1,6 +1,7 @@
 """One Chromium for a batch, driven from several threads; nothing left behind when it stops."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import threading
 
 import pytest
+from playwright._impl._errors import TargetClosedError
 from playwright.sync_api import Error as PlaywrightError
 
 from batchtools import chromium_browsers, descendants, wait_gone
@@ -140,5 +142,41 @@ def test_handlers_and_assertions_work_through_the_loop():
             expect(page.get_by_label("Name")).to_have_value("other", timeout=300)
         assert page.frames == [page.main_frame]  # stand-ins of one object are equal
         context.close()
+    finally:
+        browser.stop()
+
+
+def test_a_call_in_flight_when_chromium_dies_fails_even_if_the_driver_never_answers():
+    """Playwright's driver once left a ``wait_for_function`` unanswered for good after a
+    Chromium kill, and the batch hung on it. A call in flight when the browser disconnects
+    now fails with TargetClosedError whether or not the driver answers: here a call that
+    never completes by itself stands for the unanswered one."""
+    before = descendants(os.getpid())
+    browser = SharedBrowser(Settings(_env_file=None))
+    try:
+        page = browser.new_context().new_page()
+        page.set_content("<p>before</p>")
+        loop = browser._loop
+        assert loop is not None
+        outcome: list[BaseException | None] = []
+
+        def unanswered() -> None:
+            try:
+                loop.run(lambda: asyncio.get_running_loop().create_future(), what="a call")
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - the test reads it
+                outcome.append(exc)
+
+        waiting = threading.Thread(target=unanswered)
+        waiting.start()
+        [chromium] = chromium_browsers(os.getpid()) - before
+        os.kill(chromium, signal.SIGKILL)
+        waiting.join(30)
+        assert not waiting.is_alive(), "the call still waits after its browser died"
+        [error] = outcome
+        assert isinstance(error, TargetClosedError), repr(error)
+        page = browser.new_context().new_page()  # and the next supplier gets a new Chromium
+        page.set_content("<p>after</p>")
+        assert page.inner_text("p") == "after"
     finally:
         browser.stop()
