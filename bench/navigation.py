@@ -39,7 +39,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from bench.profile import TICK, children_map, cpu_ticks, descendants, kind_of  # noqa: E402
 from bot.browser import launch_options  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.settings import Settings, fields_from_env  # noqa: E402
 from fixtures.portal.server import Sandbox  # noqa: E402
 
 
@@ -73,8 +73,7 @@ def main() -> int:
     parser.add_argument("--chromium-arg", action="append", default=[], help="an extra Chromium switch")
     args = parser.parse_args()
     with Sandbox() as sandbox, sync_playwright() as playwright:
-        settings = Settings(_env_file=None, **{
-            key.removeprefix("CHORUS_").lower(): value for key, value in sandbox.env.items()})
+        settings = Settings(_env_file=None, **fields_from_env(sandbox.env))
         options = launch_options(settings)
         options["args"] = [*options["args"], *args.chromium_arg]
         browser = playwright.chromium.launch(**options)

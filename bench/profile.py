@@ -449,10 +449,10 @@ def chromium_tracer(folder: Path, browser_path: str | None, sandbox_env: dict[st
     """A script that runs the bot's Chromium with its start-up tracing on, into the file named by
     BENCH_CHROMIUM_TRACE (the driver hands its environment down to Chromium)."""
     from bot.browser import find_chromium
-    from bot.settings import Settings
+    from bot.settings import Settings, fields_from_env
 
     if browser_path is None:
-        settings = Settings(_env_file=None, **{k.removeprefix("CHORUS_").lower(): v for k, v in sandbox_env.items()})
+        settings = Settings(_env_file=None, **fields_from_env(sandbox_env))
         browser_path = find_chromium(settings, headless=True) or "chromium"
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "chromium-traced.sh"

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.models import Status, Supplier  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
+from bot.settings import fields_from_env, load_settings  # noqa: E402
 from fixtures.portal.server import Sandbox  # noqa: E402
 
 INSEE_DIR = ROOT / "fixtures" / "insee"
@@ -122,7 +122,7 @@ def one_level(sandbox: Sandbox, sirets: list[str], concurrency: int, latency_ms:
         for n, s in enumerate(sirets)
     ]
     with tempfile.TemporaryDirectory(prefix="chorus-bench-") as tmp:
-        overrides = {k.removeprefix("CHORUS_").lower(): v for k, v in sandbox.env.items()}
+        overrides = fields_from_env(sandbox.env)
         overrides.update(state_db=Path(tmp) / "state.sqlite3", artifacts_dir=Path(tmp) / "artifacts",
                          trace="off", activation_timeout_s=120, log_level="WARNING")
         settings = load_settings(**overrides)

@@ -5,6 +5,7 @@ one line naming the variable, which the CLI prints before exiting with code 2.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -245,6 +246,14 @@ class Settings(BaseSettings):
 
 def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def fields_from_env(variables: Mapping[str, str]) -> dict[str, str]:
+    """The settings' field values in ``CHORUS_*`` variables, as an environment or the
+    ``CHORUS_*`` lines of ``chorus-bot sandbox`` give them (``CHORUS_PORTAL_URL`` ->
+    ``portal_url``); other variables are left out."""
+    return {key.removeprefix(ENV_PREFIX).lower(): value for key, value in variables.items()
+            if key.startswith(ENV_PREFIX)}
 
 
 def load_settings(**overrides) -> Settings:

@@ -22,7 +22,7 @@ from rich.table import Table
 from bot.cli import OPTS, app, fail_config
 from bot.runs import EXIT_BUSINESS, EXIT_OK, EXIT_USAGE
 from bot.errors import ConfigError
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, fields_from_env, load_settings
 
 if TYPE_CHECKING:
     from bot.desk import WebDesk
@@ -296,7 +296,7 @@ def demo(
 
 def _demo_settings(sandbox_env: dict[str, str], folder: Path) -> Settings:
     """The sandbox's settings over the user's; a fresh journal per demo; every attempt traced."""
-    overrides = {key.removeprefix("CHORUS_").lower(): value for key, value in sandbox_env.items()}
+    overrides = fields_from_env(sandbox_env)
     overrides["state_db"] = folder / "state.sqlite3"
     overrides["artifacts_dir"] = folder / "artifacts"
     overrides["trace"] = "on"

@@ -20,7 +20,7 @@ from bot.mail import ActivationMailbox
 from bot.models import RegistrationResult, Supplier
 from bot.pages.home import HomePage
 from bot.pages.login import LoginPage, WorkspacePage
-from bot.settings import Settings
+from bot.settings import Settings, fields_from_env
 
 # Active, diffusible SIRETs of fixtures/insee/CATALOGUE.md (the sandbox is reset before each test).
 SIRET = "80743987200019"  # Boulangerie Dupré SARL, 12 RUE DES LILAS, 69003 LYON
@@ -45,7 +45,7 @@ def chorus_bot(env: dict[str, str], *args: str, timeout: float = 240) -> subproc
 
 def settings_from(env: dict[str, str], **overrides: Any) -> Settings:
     """Settings as the bot would read them from `env` (a local .env is ignored)."""
-    values = {key.removeprefix("CHORUS_").lower(): value for key, value in env.items() if key.startswith("CHORUS_")}
+    values = fields_from_env(env)
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
