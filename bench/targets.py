@@ -13,13 +13,18 @@ On one sandbox (its own process, so that its CPU is its own) at the portal's own
 - `chorus-bot batch` with one supplier at concurrency 1: with the first level's run, it splits
   CPU into what a batch pays once (start-up) and what each registration adds; both are
   printed beside the targets, for information (the CPU target row keeps start-up in);
+- the plain script's `--lean` form (one Chromium for every supplier, the bot's switches, one
+  mailbox log-in asked every 0.1 s, no trace, no checks) on one supplier and on `--lean`
+  suppliers: its time per supplier against the floor, and the CPU each registration adds
+  there, are about the least this journey costs on Playwright and Chromium; both are printed
+  for information beside the bot's;
 
 then prints every figure beside its target and writes `docs/BENCHMARKS.md` (the table, the
 command) and `docs/benchmarks.png` (throughput and memory against concurrency, the
 baseline beside them). Usage:
 
     .venv/bin/python bench/targets.py [--profile default|live-like] [--levels 1,2,4,8]
-                                      [--baseline 3] [--out docs/BENCHMARKS.md] [--json FILE]
+                                      [--baseline 3] [--lean 8] [--out docs/BENCHMARKS.md] [--json FILE]
 
 The floor of a registration is the sandbox's own time for it: its server durations (the
 `duration_ms` of each hit in `/_sandbox/state`, latency and autofill included) plus the
@@ -106,7 +111,8 @@ def run_bot(sandbox: SandboxProcess, sirets: list[str], level: int, latency: str
 # ---- the baseline ------------------------------------------------------------------------------
 
 
-def run_baseline(sandbox: SandboxProcess, sirets: list[str]) -> dict:
+def run_baseline(sandbox: SandboxProcess, sirets: list[str], lean: bool = False) -> dict:
+    """The plain script on `sirets` (``lean``: its ``--lean`` form, one Chromium for all)."""
     httpx.post(f"{sandbox.url}/_sandbox/reset").raise_for_status()
     httpx.post(f"{sandbox.url}/_sandbox/knobs", json=PACE).raise_for_status()
     with tempfile.TemporaryDirectory(prefix="chorus-baseline-") as tmp_name:
@@ -117,19 +123,25 @@ def run_baseline(sandbox: SandboxProcess, sirets: list[str]) -> dict:
         env["TMPDIR"] = str(tmp / "tmp")
         sampler = TreeSampler(roots={"sandbox": sandbox.pid}).start()
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(HERE / "baseline.py"), str(tmp / "batch.csv")],
+        proc = subprocess.Popen([sys.executable, str(HERE / "baseline.py"), *(["--lean"] if lean else []),
+                                 str(tmp / "batch.csv")],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         sampler.add_root("bot", proc.pid)
         out, err = proc.communicate()
         wall = time.perf_counter() - started
         sampler.stop()
+    hits = httpx.get(f"{sandbox.url}/_sandbox/state", timeout=30).json()["hits"]
     lines = [line.split(" ", 2) for line in out.splitlines() if line.count(" ") >= 2]
     activated = sum(parts[2] == "activated" for parts in lines)
     if activated != len(sirets):
         sys.stderr.write(out[-2000:] + err[-2000:])
-    cpu = sum(sampler.cpu_by_kind("bot").values())
+    by_kind = sampler.cpu_by_kind("bot")
+    cpu = sum(by_kind.values())
     return {"suppliers": len(sirets), "activated": activated, "wall_s": round(wall, 2),
-            "per_supplier_s": round(wall / len(sirets), 2), "cpu_per_reg_s": round(cpu / len(sirets), 3)}
+            "per_supplier_s": round(wall / len(sirets), 2), "cpu_s": round(cpu, 3),
+            "server_s": sum(h["duration_ms"] for h in hits) / 1000,
+            "cpu_per_reg_s": round(cpu / len(sirets), 3),
+            "cpu_by_kind_s": {kind: round(seconds, 3) for kind, seconds in sorted(by_kind.items())}}
 
 
 # ---- figures against targets -------------------------------------------------------------------
@@ -142,10 +154,19 @@ def start_up_cpu(one: dict, single: dict) -> tuple[float, float]:
     return single["bot_cpu_s"] - added * single["suppliers"], added
 
 
+def lean_added_cpu(lean: dict[int, dict]) -> float | None:
+    """CPU each registration adds in the lean script: from its runs on one supplier and on more."""
+    if len(lean) < 2:
+        return None
+    few, many = lean[min(lean)], lean[max(lean)]
+    return (many["cpu_s"] - few["cpu_s"]) / (many["suppliers"] - few["suppliers"])
+
+
 def evaluate(levels: dict[int, dict], baseline: dict | None, mail_delay_s: float,
-             single: dict | None = None) -> list[dict]:
+             single: dict | None = None, lean: dict[int, dict] | None = None) -> list[dict]:
     """One row per target of the speed issue: figure, target, met; then rows for information
-    (met None) on what a batch pays once, when `single` (a one-supplier run) was measured."""
+    (met None) on what a batch pays once, when `single` (a one-supplier run) was measured, and
+    on what the lean script's registrations add, when `lean` (its runs by size) was."""
     one, top = levels[min(levels)], levels[max(levels)]
     rows = []
 
@@ -175,6 +196,12 @@ def evaluate(levels: dict[int, dict], baseline: dict | None, mail_delay_s: float
         per_level = {level: (row["bot_cpu_s"] - once) / row["suppliers"] for level, row in levels.items()}
         add("information: CPU per registration, start-up left out (worst level)", max(per_level.values()), "-",
             None, "s")
+    if lean and (lean_added := lean_added_cpu(lean)) is not None:
+        most = lean[max(lean)]
+        lean_floor = most["server_s"] / most["suppliers"] + mail_delay_s
+        add("information: the lean script's time per supplier / floor (`bench/baseline.py --lean`)",
+            most["wall_s"] / most["suppliers"] / lean_floor, "-", None, "×")
+        add("information: CPU each registration adds in the lean script", lean_added, "-", None, "s")
     return rows
 
 
@@ -226,7 +253,7 @@ def chart(levels: dict[int, dict], baseline: dict | None, png: Path) -> None:
 
 
 def markdown(profile: str, levels: dict[int, dict], baseline: dict | None, rows: list[dict], command: str,
-             png_name: str, single: dict | None = None) -> str:
+             png_name: str, single: dict | None = None, lean: dict[int, dict] | None = None) -> str:
     out = [
         "# Benchmarks",
         "",
@@ -248,10 +275,13 @@ def markdown(profile: str, levels: dict[int, dict], baseline: dict | None, rows:
     out += ["", "## Runs", "",
             "| run | suppliers | wall s | s per supplier | activated a minute | p50 supplier s | CPU s per registration | peak PSS MB |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    if baseline:
-        out.append(f"| plain script (`bench/baseline.py`) | {baseline['suppliers']} | {baseline['wall_s']} | "
-                   f"{baseline['per_supplier_s']} | {60 / baseline['per_supplier_s']:.1f} | - | "
-                   f"{baseline['cpu_per_reg_s']} | - |")
+    plain = [("plain script (`bench/baseline.py`)", baseline)] if baseline else []
+    plain += [(f"lean script (`bench/baseline.py --lean`), {count} supplier{'s' if count > 1 else ''}", row)
+              for count, row in sorted((lean or {}).items())]
+    for name, row in plain:
+        out.append(f"| {name} | {row['suppliers']} | {row['wall_s']} | "
+                   f"{row['per_supplier_s']} | {60 / row['per_supplier_s']:.1f} | - | "
+                   f"{row['cpu_per_reg_s']} | - |")
     runs = [(f"chorus-bot, concurrency {level}", row) for level, row in sorted(levels.items())]
     if single:
         runs.append((f"chorus-bot, concurrency {min(levels)}, one supplier (start-up)", single))
@@ -272,6 +302,8 @@ def main() -> int:
     parser.add_argument("--profile", choices=("default", "live-like"), default="default")
     parser.add_argument("--levels", default="1,2,4,8", help="concurrency levels; the first and the last are compared")
     parser.add_argument("--baseline", type=int, default=3, help="suppliers for the plain script (0: none)")
+    parser.add_argument("--lean", type=int, default=8,
+                        help="suppliers for the lean script, also run on one (0 or 1: not run)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
@@ -290,6 +322,12 @@ def main() -> int:
             print(f"plain script, {args.baseline} suppliers ...", flush=True)
             baseline = run_baseline(sandbox, pool[: args.baseline])
             print(f"  {baseline}", flush=True)
+        lean: dict[int, dict] = {}
+        if args.lean > 1 and args.profile == "default":
+            for count in (1, args.lean):
+                print(f"lean script, {count} supplier{'s' if count > 1 else ''} ...", flush=True)
+                lean[count] = run_baseline(sandbox, pool[:count], lean=True)
+                print(f"  {lean[count]}", flush=True)
         measured: dict[int, dict] = {}
         for level in levels:
             count = min(len(pool), max(8, 2 * level))
@@ -301,7 +339,7 @@ def main() -> int:
         print(f"chorus-bot, concurrency {levels[0]}, 1 supplier (what a batch pays once) ...", flush=True)
         single = run_bot(sandbox, pool[:1], levels[0], latency)
         print(f"  wall {single['wall_s']} s, {single['bot_cpu_s']} s CPU, {single['statuses']}", flush=True)
-    rows = evaluate(measured, baseline, mail_delay_s, single)
+    rows = evaluate(measured, baseline, mail_delay_s, single, lean)
     print()
     for row in rows:
         met = "n/a" if row["met"] is None else ("met" if row["met"] else "NOT MET")
@@ -309,14 +347,15 @@ def main() -> int:
     png = args.out.with_name("benchmarks.png" if args.profile == "default" else f"benchmarks-{args.profile}.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     chart(measured, baseline, png)
-    page = markdown(args.profile, measured, baseline, rows, command, png.name, single)
+    page = markdown(args.profile, measured, baseline, rows, command, png.name, single, lean)
     args.out.write_text(page, encoding="utf-8")
     print(f"\nwrote {args.out} and {png}")
     if args.json:
-        figures = {"levels": measured, "one_supplier": single, "baseline": baseline, "targets": rows}
+        figures = {"levels": measured, "one_supplier": single, "baseline": baseline, "lean": lean, "targets": rows}
         args.json.write_text(json.dumps(figures, indent=2, default=str))
     complete = all(r["statuses"].get("activated") == r["suppliers"] for r in [*measured.values(), single])
-    return 0 if complete and (baseline is None or baseline["activated"] == baseline["suppliers"]) else 1
+    scripts = [baseline, *lean.values()] if baseline else list(lean.values())
+    return 0 if complete and all(r["activated"] == r["suppliers"] for r in scripts) else 1
 
 
 if __name__ == "__main__":

@@ -32,3 +32,14 @@ def test_the_cpu_target_keeps_start_up_in_and_the_split_is_information_only():
 def test_without_a_one_supplier_run_there_is_no_split():
     rows = evaluate({1: _run(8, 26.0), 8: _run(16, 50.0)}, None, 1.0)
     assert not [row for row in rows if row["what"].startswith("information")]
+
+
+def test_the_lean_script_gives_what_each_registration_adds_there():
+    lean = {1: {"suppliers": 1, "cpu_s": 2.5, "wall_s": 9.0, "server_s": 6.0},
+            8: {"suppliers": 8, "cpu_s": 12.3, "wall_s": 56.0, "server_s": 48.0}}  # 2.5 + 7 x 1.4
+    rows = {row["what"]: row for row in evaluate({1: _run(8, 26.0)}, None, 1.0, None, lean)}
+    added = rows["information: CPU each registration adds in the lean script"]
+    assert (added["figure"], added["met"]) == (1.4, None)
+    pace = rows["information: the lean script's time per supplier / floor (`bench/baseline.py --lean`)"]
+    assert pace["figure"] == 1.0  # 7 s a supplier against 6 s of server time and a 1 s mail delay
+    assert not [what for what in evaluate({1: _run(8, 26.0)}, None, 1.0, None, {1: lean[1]}) if "lean" in what["what"]]
