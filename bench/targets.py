@@ -199,7 +199,7 @@ def evaluate(levels: dict[int, dict], baseline: dict | None, mail_delay_s: float
     if lean and (lean_added := lean_added_cpu(lean)) is not None:
         most = lean[max(lean)]
         lean_floor = most["server_s"] / most["suppliers"] + mail_delay_s
-        add("information: the lean script's time per supplier / floor (`bench/baseline.py --lean`)",
+        add("information: the lean script's time per supplier / floor",
             most["wall_s"] / most["suppliers"] / lean_floor, "-", None, "×")
         add("information: CPU each registration adds in the lean script", lean_added, "-", None, "s")
     return rows

@@ -40,6 +40,6 @@ def test_the_lean_script_gives_what_each_registration_adds_there():
     rows = {row["what"]: row for row in evaluate({1: _run(8, 26.0)}, None, 1.0, None, lean)}
     added = rows["information: CPU each registration adds in the lean script"]
     assert (added["figure"], added["met"]) == (1.4, None)
-    pace = rows["information: the lean script's time per supplier / floor (`bench/baseline.py --lean`)"]
+    pace = rows["information: the lean script's time per supplier / floor"]
     assert pace["figure"] == 1.0  # 7 s a supplier against 6 s of server time and a 1 s mail delay
     assert not [what for what in evaluate({1: _run(8, 26.0)}, None, 1.0, None, {1: lean[1]}) if "lean" in what["what"]]
