@@ -9,7 +9,7 @@ markup (the sandbox's default profile).
     .venv/bin/python bench/baseline.py SUPPLIERS.csv   # siret;email;first_name;last_name;phone
     .venv/bin/python bench/baseline.py --lean SUPPLIERS.csv
 
-``--lean`` is the least any script of this journey can cost on Playwright and Chromium, not
+``--lean`` is about the least any script of this journey costs on Playwright and Chromium, not
 what a user would write: one Chromium for every supplier (a browser context each), launched
 with the bot's own switches (``bot.browser.launch_args``), and one mailbox log-in for all,
 asked every 0.1 s. ``bench/targets.py`` prints its CPU per registration and its time per

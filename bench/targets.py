@@ -31,8 +31,8 @@ The floor of a registration is the sandbox's own time for it: its server duratio
 mail delay it was told to add. "Mail noticed" is the time from the mail's delivery to
 Dovecot (`delivered_at`) to the bot's log line that the flow has it, counted from when the
 flow started waiting if that was later. `--profile live-like` runs the account-first journey
-with the captcha knob off (a person's answer time is not the bot's); the baseline only
-knows the guide's journey and is then left out.
+with the captcha knob off (a person's answer time is not the bot's); the plain and lean
+scripts only know the guide's journey and are then left out.
 """
 from __future__ import annotations
 
