@@ -147,10 +147,16 @@ def run_baseline(sandbox: SandboxProcess, sirets: list[str], lean: bool = False)
 # ---- figures against targets -------------------------------------------------------------------
 
 
+def added_cpu(few: dict, many: dict, cpu_key: str) -> float:
+    """CPU each registration adds, from two runs of the same thing on fewer and on more
+    suppliers: the extra suppliers of the larger run cost only that."""
+    return (many[cpu_key] - few[cpu_key]) / max(1, many["suppliers"] - few["suppliers"])
+
+
 def start_up_cpu(one: dict, single: dict) -> tuple[float, float]:
     """(CPU a batch pays once, CPU each registration adds), from the first level's run and a
-    one-supplier run at the same level: the extra suppliers of the first cost only the latter."""
-    added = (one["bot_cpu_s"] - single["bot_cpu_s"]) / max(1, one["suppliers"] - single["suppliers"])
+    one-supplier run at the same level."""
+    added = added_cpu(single, one, "bot_cpu_s")
     return single["bot_cpu_s"] - added * single["suppliers"], added
 
 
@@ -158,8 +164,7 @@ def lean_added_cpu(lean: dict[int, dict]) -> float | None:
     """CPU each registration adds in the lean script: from its runs on one supplier and on more."""
     if len(lean) < 2:
         return None
-    few, many = lean[min(lean)], lean[max(lean)]
-    return (many["cpu_s"] - few["cpu_s"]) / (many["suppliers"] - few["suppliers"])
+    return added_cpu(lean[min(lean)], lean[max(lean)], "cpu_s")
 
 
 def evaluate(levels: dict[int, dict], baseline: dict | None, mail_delay_s: float,
