@@ -122,7 +122,7 @@ class BrowserLoop:
                 result = make()
                 return (await result) if inspect.isawaitable(result) else result
             except asyncio.CancelledError:
-                reason = self._aborted.pop(task, None)
+                reason = self._aborted.get(task)
                 if reason is None:
                     raise
                 raise TargetClosedError(reason) from None
